@@ -1,0 +1,3 @@
+"""dbfix: codemods for SQLAlchemy and SQLModel database pitfalls."""
+
+__version__ = "0.1.0"

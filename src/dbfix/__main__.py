@@ -1,0 +1,3 @@
+from dbfix.cli import main
+
+main()
