@@ -1,0 +1,172 @@
+"""Turn command-line paths into the .py files a run looks at, and say why others were skipped."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from dbfix.config import Config
+
+SKIP_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "__pycache__", "node_modules", ".tox",
+    ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".dbfix_cache", "build", "dist",
+    "site-packages", ".eggs",
+})  # fmt: skip
+_ALEMBIC_MARKERS = frozenset({"env.py", "script.py.mako", "alembic.ini"})
+ALEMBIC_REASON = "Alembic migration script"
+
+# (length of the directory prefix to cut off, spec): patterns are relative to their file's directory
+_Ignores = tuple[tuple[int, pathspec.GitIgnoreSpec], ...]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    reason: str
+
+
+def is_alembic_versions_file(path: Path) -> bool:
+    """Whether `path` is a .py file under a `versions/` directory that sits next to Alembic's env.py."""
+    path = Path(os.path.abspath(path))
+    return path.suffix == ".py" and _in_alembic_versions(path.parent)
+
+
+def _in_alembic_versions(directory: Path) -> bool:
+    return any(
+        d.name == "versions" and any((d.parent / m).is_file() for m in _ALEMBIC_MARKERS)
+        for d in (directory, *directory.parents)
+    )
+
+
+def discover(paths: Sequence[Path], root: Path, config: Config) -> tuple[list[Path], list[Skipped]]:
+    """The sorted, absolute .py files under `paths`, and what was skipped on the way."""
+    walker = _Walker(os.path.abspath(root), config)
+    for path in paths:
+        p = os.path.abspath(path)
+        if os.path.isdir(p):
+            walker.walk_top(p)
+        elif os.path.exists(p):
+            # an explicit file is the user's choice, except a migration: those are history
+            if is_alembic_versions_file(Path(p)):
+                walker.skipped.setdefault(p, ALEMBIC_REASON)
+            else:
+                walker.found.add(p)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or directory")
+    skipped = [Skipped(Path(p), r) for p, r in sorted(walker.skipped.items()) if p not in walker.found]
+    return [Path(p) for p in sorted(walker.found)], skipped
+
+
+def project_files(root: Path, config: Config) -> list[Path]:
+    """Every .py file of the project under `root`, by the same rules as `discover`."""
+    return discover([root], root, config)[0]
+
+
+class _Walker:
+    def __init__(self, root: str, config: Config) -> None:
+        self.root = root
+        self.root_dir = os.path.join(root, "")
+        self.exclude_patterns = [*config.exclude, *config.extend_exclude]
+        self.exclude = (
+            pathspec.GitIgnoreSpec.from_lines(self.exclude_patterns) if self.exclude_patterns else None
+        )
+        self.gitignore = config.respect_gitignore
+        self.found: set[str] = set()
+        self.skipped: dict[str, str] = {}
+        self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+
+    def walk_top(self, top: str) -> None:
+        """Walk a directory named on the command line: its own name is never checked, only its contents."""
+        ignores: _Ignores = ()
+        if self.gitignore:
+            for directory, file in self._outer_ignore_files(top):
+                if (spec := self._spec(file)) is not None:
+                    ignores = (*ignores, (len(os.path.join(directory, "")), spec))
+        self._walk(top, ignores, _in_alembic_versions(Path(top)))
+
+    def _outer_ignore_files(self, top: str) -> list[tuple[str, str]]:
+        # Git applies every .gitignore from the repository's top down, so a project inside a
+        # monorepo honours the outer ones too; info/exclude has the lowest precedence.
+        ancestors = [top, *map(str, Path(top).parents)]
+        for i, d in enumerate(ancestors):
+            if os.path.exists(os.path.join(d, ".git")):
+                files = [(d, os.path.join(d, ".git", "info", "exclude"))]
+                break
+        else:
+            i = ancestors.index(self.root) if self.root in ancestors else 0
+            files = []
+        # `top`'s own .gitignore is read by _walk
+        return files + [(d, os.path.join(d, ".gitignore")) for d in reversed(ancestors[1 : i + 1])]
+
+    def _spec(self, file: str) -> pathspec.GitIgnoreSpec | None:
+        if file not in self._specs:
+            self._specs[file] = _read_gitignore(file)
+        return self._specs[file]
+
+    def _walk(self, top: str, ignores: _Ignores, alembic: bool) -> None:
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except OSError as e:
+            self.skipped.setdefault(top, f"unreadable: {e.strerror}")
+            return
+        names = {e.name for e in entries}
+        if self.gitignore and ".gitignore" in names:
+            spec = self._spec(os.path.join(top, ".gitignore"))
+            if spec is not None:
+                ignores = (*ignores, (len(os.path.join(top, "")), spec))
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name in SKIP_DIRS:
+                    continue
+                reason = self._ignored(entry.path, ignores, "/")
+                if reason:
+                    self.skipped.setdefault(entry.path, reason)
+                    continue
+                versions = entry.name == "versions" and not _ALEMBIC_MARKERS.isdisjoint(names)
+                self._walk(entry.path, ignores, alembic or versions)
+            elif entry.name.endswith(".py") and entry.is_file():
+                reason = self._ignored(entry.path, ignores, "") or (ALEMBIC_REASON if alembic else None)
+                if reason:
+                    self.skipped.setdefault(entry.path, reason)
+                else:
+                    self.found.add(entry.path)
+
+    def _ignored(self, path: str, ignores: _Ignores, slash: str) -> str | None:
+        # the trailing slash lets directory-only patterns such as `build/` match
+        if self.exclude is not None and path.startswith(self.root_dir):
+            result = self.exclude.check_file(path[len(self.root_dir) :] + slash)
+            if result.include and result.index is not None:
+                return f"excluded by {self.exclude_patterns[result.index]!r}"
+        # the deepest .gitignore that says anything about the path decides, as in git
+        for prefix, spec in reversed(ignores):
+            result = spec.check_file(path[prefix:] + slash)
+            if result.include is not None:
+                return "gitignored" if result.include else None
+        return None
+
+
+def _read_gitignore(file: str) -> pathspec.GitIgnoreSpec | None:
+    try:
+        with open(file, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    try:
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:
+        # git skips a malformed line and keeps the rest
+        spec = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid(line)])
+    return spec if any(p.include is not None for p in spec.patterns) else None
+
+
+def _valid(line: str) -> bool:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+    except ValueError:
+        return False
+    return True
