@@ -1,0 +1,234 @@
+"""Work out the Python, SQLAlchemy, SQLModel and Pydantic versions a project targets, without running it."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+PACKAGES = ("sqlalchemy", "sqlmodel", "pydantic")
+LOCK_FILES = ("uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock")
+
+# (source, package, release, exact); sources listed first win, then exact pins, then the lowest version
+_Candidate = tuple[str, str, tuple[int, ...], bool]
+
+
+@dataclass(frozen=True)
+class TargetVersions:
+    python: tuple[int, int]
+    sqlalchemy: tuple[int, ...] | None
+    sqlmodel: tuple[int, ...] | None
+    pydantic: tuple[int, ...] | None
+    sources: tuple[tuple[str, str], ...] = ()
+
+
+def detect_versions(root: Path, target_python: tuple[int, int] | None = None) -> TargetVersions:
+    """What the project at `root` targets: lock file, requirements, pyproject.toml, then what is installed."""
+    pyproject = _load_toml(root / "pyproject.toml") or {}
+    best: dict[str, tuple[tuple[int, bool, tuple[int, ...]], str]] = {}
+    for tier, (source, name, release, exact) in _candidates(root, pyproject):
+        key = (tier, not exact, release)
+        if name in PACKAGES and (name not in best or key < best[name][0]):
+            best[name] = (key, source)
+    found = {name: (key[2], source) for name, (key, source) in best.items()}
+    # sqlalchemy and pydantic come only from their own entries, never from sqlmodel's version,
+    # which says nothing reliable about them
+    for name in PACKAGES:
+        if name not in found and (installed := _installed(name)) is not None:
+            found[name] = (installed, "installed")
+
+    python, python_source = _python(pyproject, target_python)
+    return TargetVersions(
+        python=python,
+        sqlalchemy=found["sqlalchemy"][0] if "sqlalchemy" in found else None,
+        sqlmodel=found["sqlmodel"][0] if "sqlmodel" in found else None,
+        pydantic=found["pydantic"][0] if "pydantic" in found else None,
+        sources=(("python", python_source), *((n, found[n][1]) for n in PACKAGES if n in found)),
+    )
+
+
+def _candidates(root: Path, pyproject: dict) -> Iterator[tuple[int, _Candidate]]:
+    for tier, name in enumerate(LOCK_FILES):
+        path = root / name
+        if path.is_file():
+            for c in _pipfile_lock(path) if name == "Pipfile.lock" else _toml_lock(path):
+                yield tier, c
+    tier = len(LOCK_FILES)
+    for path in sorted(root.glob("requirements*.txt")) + sorted(root.glob("requirements/*.txt")):
+        for c in _requirements_file(path, path.relative_to(root).as_posix()):
+            yield tier, c
+    for c in _pyproject(pyproject):
+        yield tier + 1, c
+
+
+def _toml_lock(path: Path) -> Iterator[_Candidate]:
+    # uv.lock, poetry.lock and pdm.lock all list [[package]] tables with a name and a version
+    for package in _list((_load_toml(path) or {}).get("package")):
+        name, version = _dict(package).get("name"), _dict(package).get("version")
+        if isinstance(name, str) and isinstance(version, str) and (release := _release(version)):
+            yield path.name, canonicalize_name(name), release, True
+
+
+def _pipfile_lock(path: Path) -> Iterator[_Candidate]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    for section in ("default", "develop"):
+        for name, info in _dict(_dict(data).get(section)).items():
+            version = _dict(info).get("version")
+            if isinstance(version, str) and (release := _release(version.lstrip("="))):
+                yield path.name, canonicalize_name(name), release, True
+
+
+def _requirements_file(path: Path, label: str) -> Iterator[_Candidate]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    for line in text.replace("\\\n", " ").splitlines():
+        # drop comments and per-requirement options such as --hash
+        line = re.split(r"(?:^|\s)#|\s--?[a-z]", line, maxsplit=1)[0].strip()
+        if line and not line.startswith("-") and (req := _requirement(line)):
+            if (pin := _exact_pin(req.specifier)) is not None:
+                yield label, canonicalize_name(req.name), pin, True
+            elif (bound := _lower_bound(req.specifier)) is not None:
+                yield label, canonicalize_name(req.name), bound, False
+
+
+def _pyproject(pyproject: dict) -> Iterator[_Candidate]:
+    project = _dict(pyproject.get("project"))
+    lines = list(_list(project.get("dependencies")))
+    for extra in _dict(project.get("optional-dependencies")).values():
+        lines += _list(extra)
+    for group in _dict(pyproject.get("dependency-groups")).values():
+        lines += _list(group)  # {include-group = ...} tables are not strings and are skipped
+    for line in lines:
+        req = _requirement(line) if isinstance(line, str) else None
+        if req is not None and (bound := _lower_bound(req.specifier)) is not None:
+            yield "pyproject.toml", canonicalize_name(req.name), bound, False
+    poetry = _dict(_dict(pyproject.get("tool")).get("poetry"))
+    tables = [poetry.get("dependencies"), poetry.get("dev-dependencies")]
+    tables += [_dict(group).get("dependencies") for group in _dict(poetry.get("group")).values()]
+    for table in tables:
+        for name, constraint in _dict(table).items():
+            if name != "python" and (bound := _poetry_lower_bound(constraint)) is not None:
+                yield "pyproject.toml", canonicalize_name(name), bound, False
+
+
+def _python(pyproject: dict, target: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
+    if target is not None:
+        return target, "config"
+    requires = _dict(pyproject.get("project")).get("requires-python")
+    if isinstance(requires, str):
+        try:
+            bound = _lower_bound(SpecifierSet(requires))
+        except InvalidSpecifier:
+            bound = None
+        if bound is not None:
+            return _major_minor(bound), "pyproject.toml"
+    poetry = _dict(_dict(_dict(pyproject.get("tool")).get("poetry")).get("dependencies"))
+    if (bound := _poetry_lower_bound(poetry.get("python"))) is not None:
+        return _major_minor(bound), "pyproject.toml"
+    return (sys.version_info.major, sys.version_info.minor), "default"
+
+
+_POETRY_TOKEN = re.compile(r"(\^|~=|~|===|==|>=|<=|!=|>|<|=)?\s*([0-9][^\s,|]*|\*)")
+
+
+def _poetry_lower_bound(constraint: Any) -> tuple[int, ...] | None:
+    # https://python-poetry.org/docs/dependency-specification/: "^2.0", "~2.0", "2.0.1", "2.*",
+    # ">=2,<3", "^1.4 || ^2.0", a table with a version, or a list of such tables (one per marker)
+    if isinstance(constraint, list):
+        bounds = [_poetry_lower_bound(c) for c in constraint]
+        return min(bounds) if bounds and None not in bounds else None  # type: ignore[type-var]
+    if isinstance(constraint, dict):
+        constraint = constraint.get("version")
+    if not isinstance(constraint, str):
+        return None
+    bounds = []
+    for alternative in constraint.split("||"):
+        specs = []
+        for op, version in _POETRY_TOKEN.findall(alternative):
+            if version != "*":
+                specs.append({"^": ">=", "~": ">=", "": "==", "=": "=="}.get(op, op) + version)
+        try:
+            bounds.append(_lower_bound(SpecifierSet(",".join(specs))))
+        except InvalidSpecifier:
+            return None
+    return min(bounds) if None not in bounds else None  # type: ignore[type-var]
+
+
+def _lower_bound(spec: SpecifierSet) -> tuple[int, ...] | None:
+    # specifiers in a set are and-ed, so the highest lower bound is the one that holds
+    bounds = [
+        release
+        for s in spec
+        if s.operator in (">=", ">", "~=", "==", "===")
+        and (release := _release(s.version.removesuffix(".*"))) is not None
+    ]
+    return max(bounds) if bounds else None
+
+
+def _exact_pin(spec: SpecifierSet) -> tuple[int, ...] | None:
+    for s in spec:
+        if s.operator in ("==", "===") and not s.version.endswith(".*"):
+            return _release(s.version)
+    return None
+
+
+def _installed(name: str) -> tuple[int, ...] | None:
+    try:
+        return _release(metadata.version(name))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _requirement(line: str) -> Requirement | None:
+    try:
+        return Requirement(line)
+    except InvalidRequirement:
+        return None
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    try:
+        return Version(version).release
+    except InvalidVersion:
+        return None
+
+
+def _major_minor(release: tuple[int, ...]) -> tuple[int, int]:
+    return (release[0], release[1] if len(release) > 1 else 0)
+
+
+def _load_toml(path: Path) -> dict | None:
+    # a broken file is not this module's to report: detection falls through to the next source
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
