@@ -1,0 +1,1 @@
+"""The codemods: one module each, found by `dbfix.codemod.all_codemods`."""

@@ -1,0 +1,253 @@
+"""The `dbfix` command line: parses options, runs the engine, hands the results to the report."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from dbfix import __version__
+from dbfix.config import Config, ConfigError, find_project_root, load_config
+
+FORMATS = click.Choice(["text", "json", "github"])
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _options(func: Callable) -> Callable:
+    for decorator in reversed(
+        [
+            click.argument("paths", nargs=-1, type=click.Path(path_type=Path)),
+            click.option("--select", multiple=True, help="Only these rule codes or names (comma-separated)."),
+            click.option("--extend-select", multiple=True, help="Add rules to the selection (e.g. DBF012)."),
+            click.option("--ignore", multiple=True, help="Leave out these rule codes or names."),
+            click.option("--unsafe-fixes/--no-unsafe-fixes", default=None, help="Also apply fixes marked unsafe."),
+            click.option("--stdin-filename", type=click.Path(path_type=Path), help="Read the source from stdin; P decides config and rules."),
+            click.option("--jobs", "-j", type=click.IntRange(min=1), help="Worker processes (default: CPU count)."),
+            click.option("--output-format", type=FORMATS, default="text", show_default=True),
+            click.option("--quiet", "-q", is_flag=True, help="Print only findings and errors."),
+            click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Use this pyproject.toml."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def _config(paths: tuple[Path, ...], config_file: Path | None, select, extend_select, ignore, unsafe_fixes) -> Config:
+    root = config_file.resolve().parent if config_file else find_project_root([p.resolve() for p in paths] or [Path.cwd()])
+    config = load_config(root)
+    changes: dict = {}
+    if select:
+        changes["select"] = _split(select)
+    if extend_select:
+        changes["extend_select"] = config.extend_select + _split(extend_select)
+    if ignore:
+        changes["ignore"] = config.ignore + _split(ignore)
+    if unsafe_fixes is not None:
+        changes["unsafe_fixes"] = unsafe_fixes
+    config = config.replace(root=root, **changes)
+    from dbfix.codemod import selected_codemods
+
+    selected_codemods(config)  # unknown selectors are a configuration error, before any work
+    return config
+
+
+def _fail(message: str) -> None:
+    click.echo(f"dbfix: error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dbfix")
+def main() -> None:
+    """Fix SQLAlchemy and SQLModel database pitfalls, and say what each fix does to the database."""
+
+
+@main.command()
+@_options
+@click.option("--dry-run", is_flag=True, help="Show the diffs, write nothing; exit 1 if anything would change.")
+@click.option("--diff", "plain_diff", is_flag=True, help="Print a unified diff that `git apply` accepts; write nothing.")
+def apply(dry_run: bool, plain_diff: bool, **options) -> None:
+    """Rewrite files (default path: .)."""
+    mode = "diff" if plain_diff else "dry-run" if dry_run else "apply"
+    _run(mode, **options)
+
+
+@main.command()
+@_options
+def check(**options) -> None:
+    """Report every finding, fixable or not; exit 1 if there is any."""
+    _run("check", **options)
+
+
+def _run(
+    mode: str,
+    paths: tuple[Path, ...],
+    select,
+    extend_select,
+    ignore,
+    unsafe_fixes,
+    stdin_filename: Path | None,
+    jobs: int | None,
+    output_format: str,
+    quiet: bool,
+    config_file: Path | None,
+) -> None:
+    from dbfix.report import Reporter
+
+    anchor = (stdin_filename,) if stdin_filename else paths
+    try:
+        config = _config(anchor, config_file, select, extend_select, ignore, unsafe_fixes)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if stdin_filename is not None:
+        sys.exit(_run_stdin(mode, stdin_filename, config, output_format, quiet))
+    from dbfix.engine import run
+
+    reporter = Reporter(mode=mode, output_format=output_format, quiet=quiet, unsafe_fixes=config.unsafe_fixes)
+    try:
+        with _progress(quiet or output_format != "text") as progress:
+            outcome = run(
+                [p.resolve() for p in paths] or [Path.cwd()],
+                config,
+                apply=mode != "check",
+                write=mode == "apply",
+                jobs=jobs,
+                progress=progress,
+            )
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    except ConfigError as exc:
+        _fail(str(exc))
+    sys.exit(reporter.report(outcome))
+
+
+def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, quiet: bool) -> int:
+    """Editor mode: source on stdin; `apply` prints the fixed source, the others report as usual."""
+    from dbfix.codemod import selected_codemods
+    from dbfix.engine import RunResult, SourceError, decode, fix_source, load_index
+    from dbfix.index import module_name_for
+    from dbfix.report import Reporter
+    from dbfix.versions import detect_versions
+
+    data = sys.stdin.buffer.read()
+    path = filename.resolve()
+    root = config.root or path.parent
+    try:
+        decoded = decode(data)
+    except SourceError as exc:
+        click.echo(f"{filename}: error: {exc}", err=True)
+        if mode == "apply":
+            sys.stdout.buffer.write(data)
+        return 2
+    try:
+        module = module_name_for(path, root)
+    except ValueError:
+        module = (path.stem, False)
+    index = load_index(root, config, override=(path, data))
+    versions = detect_versions(root, config.target_python)
+    result = fix_source(
+        decoded.text, str(filename), module, index, config, versions, selected_codemods(config), apply=mode != "check"
+    )
+    if mode == "apply":
+        if result.error:
+            click.echo(f"{filename}: error: {result.error}", err=True)
+        from dbfix.engine import encode
+
+        sys.stdout.buffer.write(encode(result.new_source, decoded) if result.changed and not result.error else data)
+        sys.stdout.flush()
+        remaining = result.remaining if result.changed else result.findings
+        for finding in remaining:
+            click.echo(f"{finding.path}:{finding.span.line}:{finding.span.col + 1}: {finding.code} {finding.message}", err=True)
+        return 2 if result.error else 1 if remaining else 0
+    reporter = Reporter(mode=mode, output_format=output_format, quiet=quiet, unsafe_fixes=config.unsafe_fixes)
+    return reporter.report(RunResult(results=[result], versions=versions))
+
+
+class _progress:
+    """A rich progress bar on stderr for long runs on a terminal; a no-op otherwise."""
+
+    def __init__(self, disabled: bool) -> None:
+        self.enabled = not disabled and sys.stderr.isatty()
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if not self.enabled:
+            return None
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if total < 200:
+            return
+        if self.bar is None:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("dbfix", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@main.command()
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules(output_format: str) -> None:
+    """List the rules: code, name, fix safety, database impact, summary."""
+    from dbfix.codemod import all_codemods
+
+    codemods = all_codemods()
+    if output_format == "json":
+        import json
+
+        rows = [
+            {
+                "code": c.code,
+                "name": c.name,
+                "safety": c.safety.value,
+                "impact": c.impact.value,
+                "fixable": c.fixable,
+                "default": c.default_enabled,
+                "summary": c.summary(),
+            }
+            for c in codemods
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("code", "name", "fix", "database", "summary", box=None)
+    for c in codemods:
+        fix = c.safety.value if c.fixable else "-"
+        table.add_row(c.code, c.name + ("" if c.default_enabled else " (opt-in)"), fix, c.impact.value, c.summary())
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+@main.command()
+@click.argument("rule")
+def explain(rule: str) -> None:
+    """Show a rule's documentation (by code or name)."""
+    from dbfix.codemod import lookup
+
+    found = [c for c in lookup(rule) if c.code == rule.upper() or c.name == rule]
+    if not found:
+        _fail(f"unknown rule {rule!r}; see `dbfix rules`")
+    codemod = found[0]
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    header = f"# {codemod.code} {codemod.name}\n\nFix: {codemod.safety.value if codemod.fixable else 'none'}. Database impact: {codemod.impact.value}.\n\n"
+    console = Console(soft_wrap=False)
+    if console.is_terminal:
+        console.print(Markdown(header + codemod.documentation()))
+    else:
+        click.echo(header + codemod.documentation())

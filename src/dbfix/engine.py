@@ -1,0 +1,320 @@
+"""Source + project index -> findings and fixed source; files in, files out, safely and in parallel."""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import io
+import os
+import tempfile
+import tokenize
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
+from dbfix.config import Config
+from dbfix.discovery import Skipped, discover, project_files
+from dbfix.findings import FileResult, Finding, Span
+from dbfix.index import ProjectIndex, build_index, module_name_for
+from dbfix.names import ModuleNames
+from dbfix.versions import TargetVersions, detect_versions
+
+MAX_ROUNDS = 8
+PARALLEL_THRESHOLD = 48  # below this many files a process pool costs more than it saves
+
+
+class SourceError(Exception):
+    """A file dbfix cannot read or parse; the message is one line and names the problem."""
+
+
+# -- decoding -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    encoding: str
+    bom: bool
+
+
+def decode(data: bytes) -> Decoded:
+    """Bytes -> text, honouring a BOM and a coding cookie; newlines are left exactly as they are."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise SourceError(f"cannot decode: {exc.msg}") from None
+    bom = data.startswith(codecs.BOM_UTF8)
+    if bom:
+        data = data[len(codecs.BOM_UTF8) :]
+        encoding = "utf-8"
+    try:
+        return Decoded(data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding, bom)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise SourceError(f"cannot decode as {encoding}: {exc}") from None
+
+
+def encode(text: str, decoded: Decoded) -> bytes:
+    data = text.encode(decoded.encoding)
+    return codecs.BOM_UTF8 + data if decoded.bom else data
+
+
+# -- the pure core --------------------------------------------------------------------------------
+
+
+def parse(source: str, path: str) -> ast.Module:
+    try:
+        return ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        raise SourceError(f"cannot parse: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, MemoryError, RecursionError) as exc:
+        raise SourceError(f"cannot parse: {exc}") from None
+
+
+def detect(
+    source: str,
+    path: str,
+    module: tuple[str, bool],
+    index: ProjectIndex,
+    config: Config,
+    versions: TargetVersions,
+    codemods: Sequence[type[Codemod]],
+) -> list[Finding]:
+    """Every unsuppressed finding of the given codemods in `source`."""
+    tree = parse(source, path)
+    names = ModuleNames(tree, module[0], module[1])
+    ctx = FileContext(path, source, tree, names, index, config, versions)
+    findings: list[Finding] = []
+    for codemod in codemods:
+        for finding in codemod().detect(ctx):
+            if not ctx.suppressed(finding.span, finding.code, finding.name):
+                findings.append(finding)
+    return sorted(set(findings), key=lambda f: f.sort_key)
+
+
+def _choose(findings: list[Finding], config: Config) -> list[Finding]:
+    """The fixes to apply in one round: applicable, and none replacing code another one edits."""
+    chosen: list[Finding] = []
+    taken: list[tuple[Span, bool]] = []
+    for finding in findings:
+        fix = finding.fix
+        if fix is None or not is_applicable(fix, finding.code, finding.name, config):
+            continue
+        spans = [(e.span, e.action in ("replace", "wrap")) for e in fix.edits]
+        if any(_conflict(s, r, t, tr) for s, r in spans for t, tr in taken):
+            continue
+        chosen.append(finding)
+        taken.extend(spans)
+    return chosen
+
+
+def _conflict(a: Span, a_replaces: bool, b: Span, b_replaces: bool) -> bool:
+    overlap = (a.line, a.col) < (b.end_line, b.end_col) and (b.line, b.col) < (a.end_line, a.end_col)
+    return overlap and (a_replaces or b_replaces) and a != b or (a == b and a_replaces and b_replaces)
+
+
+def fix_source(
+    source: str,
+    path: str,
+    module: tuple[str, bool],
+    index: ProjectIndex,
+    config: Config,
+    versions: TargetVersions,
+    codemods: Sequence[type[Codemod]],
+    *,
+    apply: bool = True,
+) -> FileResult:
+    """Detect, then (if `apply`) fix until nothing changes; the result never holds code that fails to parse."""
+    result = FileResult(path=path, old_source=source)
+    try:
+        findings = detect(source, path, module, index, config, versions, codemods)
+    except SourceError as exc:
+        result.error = str(exc)
+        return result
+    result.findings = findings
+    result.remaining = findings
+    if not apply or not any(f.fix for f in findings):
+        return result
+    from dbfix.cstedit import EditError, apply_edits  # libcst only for files that get a fix
+
+    current, current_findings = source, findings
+    seen: set[str] = {source}
+    for _ in range(MAX_ROUNDS):
+        chosen = _choose(current_findings, config)
+        if not chosen:
+            break
+        edits = [e for f in chosen for e in f.fix.edits]  # type: ignore[union-attr]
+        imports = [i for f in chosen for i in f.fix.imports]  # type: ignore[union-attr]
+        try:
+            new = apply_edits(current, edits, imports)
+        except EditError as exc:
+            result.error = f"internal error, fix not applied ({chosen[0].code}): {exc}"
+            return result
+        try:
+            next_findings = detect(new, path, module, index, config, versions, codemods)
+        except SourceError as exc:
+            result.error = f"internal error, a fix produced invalid code ({chosen[0].code}): {exc}"
+            return result
+        result.applied.extend(chosen)
+        if new in seen:
+            result.error = f"fixes did not converge ({', '.join(sorted({f.code for f in chosen}))})"
+            return result
+        seen.add(new)
+        current, current_findings = new, next_findings
+    else:
+        result.error = f"fixes did not converge within {MAX_ROUNDS} rounds"
+        return result
+    result.new_source = current
+    result.remaining = current_findings
+    return result
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """What every worker needs: the same for every file of a run."""
+
+    index: ProjectIndex
+    config: Config
+    versions: TargetVersions
+    codes: tuple[str, ...]
+    root: Path
+    apply: bool
+    write: bool
+
+
+def _codemods(codes: Sequence[str]) -> list[type[Codemod]]:
+    from dbfix.codemod import all_codemods
+
+    return [c for c in all_codemods() if c.code in codes]
+
+
+def process_file(path: Path, job: Job) -> FileResult:
+    """Read, fix and (if asked) write one file; every failure becomes `FileResult.error`."""
+    shown = _display(path, job.root)
+    try:
+        data = path.read_bytes()
+        stat = path.stat()
+    except OSError as exc:
+        return FileResult(path=shown, error=f"cannot read: {exc.strerror or exc}")
+    try:
+        decoded = decode(data)
+    except SourceError as exc:
+        return FileResult(path=shown, error=str(exc))
+    module = module_name_for(path, job.root) if _under(path, job.root) else (path.stem, False)
+    try:
+        result = fix_source(
+            decoded.text, shown, module, job.index, job.config, job.versions, _codemods(job.codes), apply=job.apply
+        )
+    except Exception as exc:  # a codemod bug must not stop the run or touch the file
+        return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
+    if job.write and result.changed and result.error is None:
+        try:
+            write_atomic(path, encode(result.new_source, decoded), data, stat)  # type: ignore[arg-type]
+            result.written = True
+        except (OSError, SourceError) as exc:
+            result.error = f"cannot write: {exc}"
+    return result
+
+
+def write_atomic(path: Path, data: bytes, original: bytes, original_stat: os.stat_result) -> None:
+    """Write through a temporary file and a rename, keeping the mode; refuse if the file changed meanwhile."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".dbfix", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, original_stat.st_mode & 0o7777)
+        if path.read_bytes() != original:
+            raise SourceError("the file changed while dbfix was running; left as it is")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _under(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class RunResult:
+    results: list[FileResult] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    versions: TargetVersions | None = None
+
+
+_WORKER_JOB: Job | None = None
+
+
+def _init_worker(job: Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+
+
+def _work(path: Path) -> FileResult:
+    assert _WORKER_JOB is not None
+    return process_file(path, _WORKER_JOB)
+
+
+def load_index(root: Path, config: Config, override: tuple[Path, bytes] | None = None) -> ProjectIndex:
+    """Index every Python file of the project (`override` replaces one file's bytes: stdin mode)."""
+    files: list[tuple[Path, bytes]] = []
+    for path in project_files(root, config):
+        if override is not None and path == override[0]:
+            continue
+        try:
+            files.append((path, path.read_bytes()))
+        except OSError:
+            continue
+    if override is not None:
+        files.append(override)
+    return build_index(files, root)
+
+
+def run(
+    paths: Sequence[Path],
+    config: Config,
+    *,
+    apply: bool,
+    write: bool,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Discover the files, index the project, and process every file (in parallel when it pays)."""
+    root = config.root or Path.cwd()
+    files, skipped = discover(paths, root, config)
+    versions = detect_versions(root, config.target_python)
+    index = load_index(root, config)
+    codes = tuple(c.code for c in selected_codemods(config))
+    job = Job(index, config, versions, codes, root, apply, write)
+    outcome = RunResult(skipped=skipped, versions=versions)
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(job,)) as pool:
+            for done, result in enumerate(pool.map(_work, files, chunksize=16), 1):
+                outcome.results.append(result)
+                if progress:
+                    progress(done, len(files))
+    else:
+        for done, path in enumerate(files, 1):
+            outcome.results.append(process_file(path, job))
+            if progress:
+                progress(done, len(files))
+    return outcome

@@ -1,0 +1,789 @@
+"""The project model index: mapped models, their columns, bases, MetaData and Python enums, from `ast`.
+
+Built once per run from every Python file of the project, read-only afterwards, and handed to every
+codemod. It never imports or executes user code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbfix.names import ModuleNames
+
+# The public names SQLModel re-exports from SQLAlchemy (checked against sqlmodel 0.0.50).
+_SQLMODEL_REEXPORTS = frozenset(
+    "ARRAY BIGINT BINARY BLOB BOOLEAN BigInteger Boolean CHAR CLOB CheckConstraint Column ColumnDefault "
+    "Computed Constraint DATE DATETIME DECIMAL DOUBLE DOUBLE_PRECISION Date DateTime Double Enum FLOAT "
+    "FetchedValue Float ForeignKey ForeignKeyConstraint INT INTEGER Identity Index Integer Interval JSON "
+    "LargeBinary MetaData NCHAR NUMERIC NVARCHAR Numeric PickleType PrimaryKeyConstraint REAL SMALLINT "
+    "Sequence SmallInteger String TEXT TIME TIMESTAMP Table Text Time TypeDecorator UUID Unicode UnicodeText "
+    "UniqueConstraint Uuid VARBINARY VARCHAR delete func insert select text update".split()
+)
+_SA_SUBMODULES = (
+    "sqlalchemy.sql.schema.",
+    "sqlalchemy.schema.",
+    "sqlalchemy.sql.sqltypes.",
+    "sqlalchemy.types.",
+    "sqlalchemy.sql.expression.",
+    "sqlalchemy.sql.functions.",
+    "sqlalchemy.sql.",
+    "sqlalchemy.sql.type_api.",
+)
+_ORM_SUBMODULES = (
+    "sqlalchemy.orm.decl_api.",
+    "sqlalchemy.orm.properties.",
+    "sqlalchemy.orm._orm_constructors.",
+    "sqlalchemy.orm.relationships.",
+    "sqlalchemy.orm.base.",
+    "sqlalchemy.ext.declarative.",
+)
+FLASK_SQLALCHEMY = frozenset({"flask_sqlalchemy.SQLAlchemy", "flask_sqlalchemy.extension.SQLAlchemy"})
+DECLARATIVE_BASES = frozenset(
+    {
+        "sqlalchemy.orm.DeclarativeBase",
+        "sqlalchemy.orm.DeclarativeBaseNoMeta",
+        "flask_sqlalchemy.Model",
+        "sqlalchemy.orm.DeclarativeMeta",
+    }
+)
+BASE_FACTORIES = frozenset({"sqlalchemy.orm.declarative_base"})
+ENUM_BASES = frozenset(
+    {"enum.Enum", "enum.IntEnum", "enum.StrEnum", "enum.Flag", "enum.IntFlag", "enum.ReprEnum"}
+)
+COLUMN_CALLS = frozenset({"sqlalchemy.Column"})
+MAPPED_COLUMN_CALLS = frozenset({"sqlalchemy.orm.mapped_column"})
+FIELD_CALLS = frozenset({"sqlmodel.Field"})
+RELATIONSHIP_CALLS = frozenset({"sqlalchemy.orm.relationship", "sqlmodel.Relationship"})
+DATETIME_TYPES = frozenset(
+    {"sqlalchemy.DateTime", "sqlalchemy.TIMESTAMP", "sqlalchemy.DATETIME", "sqlalchemy.dialects.postgresql.TIMESTAMP"}
+)
+AWARE_TYPES = frozenset({"sqlmodel.sql.sqltypes.UTCDateTime"})
+ENUM_TYPES = frozenset({"sqlalchemy.Enum", "sqlalchemy.dialects.postgresql.ENUM"})
+OPTIONAL_WRAPPERS = frozenset({"typing.Optional", "typing_extensions.Optional"})
+UNKNOWN = object()
+
+
+def canonical_name(qualname: str | None) -> str | None:
+    """Spell a qualified name the way the rules match it: `sqlmodel.Column` -> `sqlalchemy.Column`."""
+    if qualname is None:
+        return None
+    if qualname.startswith("sqlmodel.") and qualname.count(".") == 1:
+        tail = qualname[len("sqlmodel.") :]
+        if tail in _SQLMODEL_REEXPORTS:
+            return f"sqlalchemy.{tail}"
+        return qualname
+    if qualname.startswith("sqlalchemy."):
+        for prefix in _ORM_SUBMODULES:
+            if qualname.startswith(prefix) and qualname.count(".") == prefix.count("."):
+                return "sqlalchemy.orm." + qualname[len(prefix) :]
+        for prefix in _SA_SUBMODULES:
+            if qualname.startswith(prefix) and qualname.count(".") == prefix.count("."):
+                return "sqlalchemy." + qualname[len(prefix) :]
+        if qualname.startswith("sqlalchemy.dialects.postgresql.") and qualname.count(".") == 3:
+            tail = qualname.rsplit(".", 1)[1]
+            if tail in ("UUID", "JSON", "DOUBLE_PRECISION"):
+                return f"sqlalchemy.{tail}"
+    if qualname == "flask_sqlalchemy.extension.SQLAlchemy":
+        return "flask_sqlalchemy.SQLAlchemy"
+    if qualname.startswith("pydantic.types."):
+        return "pydantic." + qualname[len("pydantic.types.") :]
+    return qualname
+
+
+def module_name_for(path: Path, root: Path) -> tuple[str, bool]:
+    """The dotted module name of a file under the project root, and whether it is a package."""
+    rel = path.relative_to(root).with_suffix("")
+    parts = list(rel.parts)
+    if parts and parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    is_package = bool(parts) and parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(parts), is_package
+
+
+# -- facts --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForeignKeyInfo:
+    target: str  # "table.column", "schema.table.column", or "Model.attr" when given as an attribute
+    name: str | None = None
+    use_alter: bool = False
+    line: int = 0
+
+
+@dataclass
+class ColumnInfo:
+    """One mapped attribute that becomes a column."""
+
+    attr: str
+    name: str  # the database column name
+    style: str  # "column" | "mapped_column" | "field" | "annotation"
+    type_name: str | None = None  # canonical qualified name of the SQL type, if known
+    timezone: bool | None = None  # for datetime types: is it timestamptz? None if unknown
+    enum: str | None = None  # qualified name of the Python enum class stored in it
+    values_callable: bool = False
+    native_enum: bool = True
+    python_type: str | None = None  # qualified name from the annotation (Mapped[X] / SQLModel X)
+    nullable: bool | None = None
+    primary_key: bool = False
+    index: bool = False
+    unique: bool = False
+    foreign_keys: list[ForeignKeyInfo] = field(default_factory=list)
+    explicit_name: bool = False
+    line: int = 0
+    module: str = ""
+
+
+@dataclass
+class ClassInfo:
+    qualname: str
+    name: str
+    module: str
+    path: str
+    line: int
+    bases: list[str]
+    keywords: dict[str, object]
+    tablename: str | None = None
+    abstract: bool = False
+    has_table_attr: bool = False
+    columns: dict[str, ColumnInfo] = field(default_factory=dict)
+    attributes: set[str] = field(default_factory=set)  # every name assigned in the class body
+    enum_members: list[tuple[str, object]] | None = None
+    decorators: list[str] = field(default_factory=list)
+    type_annotation_map: dict[str, tuple[str | None, bool | None]] = field(default_factory=dict)
+    metadata_var: str | None = None  # `metadata = MetaData(...)` inside a DeclarativeBase
+    is_type_decorator: bool = False
+
+
+@dataclass
+class InstanceInfo:
+    """A module-level `name = Call(...)`: a declarative_base(), a SQLAlchemy() or a MetaData()."""
+
+    qualname: str
+    call: str | None
+    naming_convention: dict[str, str] | None = None
+    metadata_arg: str | None = None
+
+
+@dataclass
+class ModuleFacts:
+    module: str
+    path: str
+    is_package: bool
+    bindings: dict[str, str]
+    classes: list[ClassInfo]
+    instances: list[InstanceInfo]
+
+
+@dataclass
+class ModelInfo:
+    """A mapped class: its table, its columns (inherited ones included), its base and MetaData."""
+
+    cls: ClassInfo
+    style: str  # "declarative" | "sqlmodel" | "flask"
+    base: str  # qualified name of the declarative base (or "sqlmodel.SQLModel")
+    metadata: str  # key of the MetaData the table lives in
+    table: str | None
+    columns: dict[str, ColumnInfo]
+
+    @property
+    def qualname(self) -> str:
+        return self.cls.qualname
+
+
+# -- extraction ---------------------------------------------------------------------------------
+
+
+def _kw(call: ast.Call, name: str) -> ast.expr | None:
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    return None
+
+
+def _const(node: ast.expr | None, default: object = UNKNOWN) -> object:
+    if node is None:
+        return default
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return UNKNOWN
+
+
+def _bool(node: ast.expr | None, default: bool | None) -> bool | None:
+    value = _const(node, default)
+    return value if isinstance(value, bool) or value is None else None
+
+
+Resolver = Callable[[ast.AST], "str | None"]
+
+
+def unwrap_optional(annotation: ast.expr, q: Resolver) -> tuple[ast.expr, bool]:
+    """`Optional[X]`, `X | None`, `Union[X, None]` -> (X, True); anything else -> (it, False)."""
+    if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+        sides = [annotation.left, annotation.right]
+        rest = [s for s in sides if not (isinstance(s, ast.Constant) and s.value is None)]
+        if len(rest) == 1:
+            return rest[0], True
+    if isinstance(annotation, ast.Subscript):
+        wrapper = q(annotation.value)
+        if wrapper in OPTIONAL_WRAPPERS:
+            return annotation.slice, True
+        if wrapper in ("typing.Union", "typing_extensions.Union") and isinstance(annotation.slice, ast.Tuple):
+            elts = annotation.slice.elts
+            rest = [e for e in elts if not (isinstance(e, ast.Constant) and e.value is None)]
+            if len(rest) == 1 and len(elts) == 2:
+                return rest[0], True
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        try:
+            inner = ast.parse(annotation.value, mode="eval").body
+        except SyntaxError:
+            return annotation, False
+        return unwrap_optional(inner, q)
+    return annotation, False
+
+
+def mapped_inner(annotation: ast.expr, q: Resolver) -> ast.expr | None:
+    """`Mapped[X]` -> X (None if the annotation is not `Mapped[...]`)."""
+    if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+        return None
+    if isinstance(annotation, ast.Subscript) and q(annotation.value) == "sqlalchemy.orm.Mapped":
+        return annotation.slice
+    return None
+
+
+def type_facts(node: ast.expr | None, q: Resolver) -> dict:
+    """The facts of an SQL type expression: `DateTime(timezone=True)`, `Enum(Role, name=...)`."""
+    if node is None:
+        return {}
+    call = node if isinstance(node, ast.Call) else None
+    name = q(call.func if call else node)
+    facts: dict = {"type_name": name}
+    if name in DATETIME_TYPES:
+        facts["timezone"] = _bool(_kw(call, "timezone"), False) if call else False
+    elif name in AWARE_TYPES:
+        facts["timezone"] = True
+    elif name in ENUM_TYPES and call is not None and call.args:
+        first = call.args[0]
+        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+            facts["enum"] = q(first)
+        facts["values_callable"] = _kw(call, "values_callable") is not None
+        facts["native_enum"] = _bool(_kw(call, "native_enum"), True) is not False
+    return facts
+
+
+def _fk_from_call(call: ast.Call, q: Resolver) -> ForeignKeyInfo | None:
+    if q(call.func) != "sqlalchemy.ForeignKey" or not call.args:
+        return None
+    target = call.args[0]
+    if isinstance(target, ast.Constant) and isinstance(target.value, str):
+        text = target.value
+    else:
+        text = ast.unparse(target)
+    name = _const(_kw(call, "name"), None)
+    return ForeignKeyInfo(
+        target=text,
+        name=name if isinstance(name, str) else None,
+        use_alter=_bool(_kw(call, "use_alter"), False) is True,
+        line=call.lineno,
+    )
+
+
+def column_from_call(attr: str, call: ast.Call, q: Resolver) -> ColumnInfo | None:
+    """A `Column(...)` / `mapped_column(...)` call assigned to `attr`, or None if it is neither."""
+    func = q(call.func)
+    if func in COLUMN_CALLS:
+        style = "column"
+    elif func in MAPPED_COLUMN_CALLS:
+        style = "mapped_column"
+    else:
+        return None
+    args = list(call.args)
+    name = attr
+    explicit = False
+    if args and isinstance(args[0], ast.Constant) and isinstance(args[0].value, str):
+        name, explicit = args.pop(0).value, True
+    name_kw = _const(_kw(call, "name"), None)
+    if isinstance(name_kw, str):
+        name, explicit = name_kw, True
+    info = ColumnInfo(attr=attr, name=name, style=style, explicit_name=explicit, line=call.lineno)
+    type_node = _kw(call, "type_")
+    for arg in args:
+        if isinstance(arg, ast.Call):
+            fk = _fk_from_call(arg, q)
+            if fk is not None:
+                info.foreign_keys.append(fk)
+                continue
+            if type_node is None and q(arg.func) not in ("sqlalchemy.Sequence", "sqlalchemy.Identity", "sqlalchemy.Computed"):
+                type_node = arg
+        elif type_node is None:
+            type_node = arg
+    _apply_type(info, type_facts(type_node, q))
+    info.primary_key = _bool(_kw(call, "primary_key"), False) is True
+    nullable = _kw(call, "nullable")
+    info.nullable = _bool(nullable, None) if nullable is not None else None
+    info.index = _bool(_kw(call, "index"), False) is True
+    info.unique = _bool(_kw(call, "unique"), False) is True
+    return info
+
+
+def _apply_type(info: ColumnInfo, facts: dict) -> None:
+    for key, value in facts.items():
+        setattr(info, key, value)
+
+
+class _ClassExtractor:
+    def __init__(self, facts: ModuleFacts, names: ModuleNames, q: Resolver) -> None:
+        self.facts = facts
+        self.names = names
+        self.q = q
+
+    def run(self, body: list[ast.stmt], prefix: str) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.ClassDef):
+                self.facts.classes.append(self.extract(stmt, prefix))
+                self.run(stmt.body, f"{prefix}.{stmt.name}")
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                self.run(stmt.body, prefix)
+                self.run(stmt.orelse, prefix)
+
+    def extract(self, node: ast.ClassDef, prefix: str) -> ClassInfo:
+        q = self.q
+        info = ClassInfo(
+            qualname=f"{prefix}.{node.name}",
+            name=node.name,
+            module=self.facts.module,
+            path=self.facts.path,
+            line=node.lineno,
+            bases=[b for b in (q(base) for base in node.bases) if b],
+            keywords={kw.arg: _const(kw.value) for kw in node.keywords if kw.arg},
+            decorators=[d for d in (q(x.func if isinstance(x, ast.Call) else x) for x in node.decorator_list) if d],
+        )
+        for stmt in node.body:
+            self._statement(info, stmt)
+        return info
+
+    def _statement(self, info: ClassInfo, stmt: ast.stmt) -> None:
+        q = self.q
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            attr, value, annotation = stmt.targets[0].id, stmt.value, None
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            attr, value, annotation = stmt.target.id, stmt.value, stmt.annotation
+        else:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                info.attributes.add(stmt.name)
+            return
+        info.attributes.add(attr)
+        if attr == "__tablename__":
+            table = _const(value, None)
+            info.tablename = table if isinstance(table, str) else None
+            return
+        if attr == "__abstract__":
+            info.abstract = _const(value, False) is True
+            return
+        if attr == "__table__":
+            info.has_table_attr = True
+            return
+        if attr == "impl":
+            info.is_type_decorator = True
+        if attr == "type_annotation_map" and isinstance(value, ast.Dict):
+            for key, val in zip(value.keys, value.values):
+                if key is not None:
+                    facts = type_facts(val, q)
+                    info.type_annotation_map[q(key) or ""] = (facts.get("type_name"), facts.get("timezone"))
+            return
+        if attr == "metadata" and isinstance(value, ast.Call) and q(value.func) == "sqlalchemy.MetaData":
+            info.metadata_var = f"{info.qualname}.metadata"
+        # enum members: every plain assignment in an enum body (decided later, once bases are known)
+        if annotation is None and not attr.startswith("_"):
+            if info.enum_members is None:
+                info.enum_members = []
+            info.enum_members.append((attr, _enum_value(value, q)))
+        column = self._column(attr, value, annotation)
+        if column is not None:
+            column.module = self.facts.module
+            info.columns[attr] = column
+
+    def _column(self, attr: str, value: ast.expr | None, annotation: ast.expr | None) -> ColumnInfo | None:
+        q = self.q
+        inner = mapped_inner(annotation, q) if annotation is not None else None
+        column: ColumnInfo | None = None
+        if isinstance(value, ast.Call):
+            func = q(value.func)
+            if func in RELATIONSHIP_CALLS:
+                return None
+            column = column_from_call(attr, value, q)
+            if column is None and func in FIELD_CALLS:
+                column = _field_column(attr, value, annotation, q)
+            elif column is None and func == "sqlalchemy.orm.column_property":
+                return None
+        elif value is None and inner is not None:
+            column = ColumnInfo(attr=attr, name=attr, style="annotation")
+        elif annotation is not None and inner is None and value is not None and not isinstance(value, ast.Call):
+            # SQLModel: `role: Role = Role.USER`
+            column = _field_column(attr, None, annotation, q)
+        elif annotation is not None and inner is None and value is None:
+            column = _field_column(attr, None, annotation, q)
+        if column is None:
+            return None
+        if column.line == 0 and value is not None:
+            column.line = value.lineno
+        if inner is not None:
+            python_node, optional = unwrap_optional(inner, q)
+            column.python_type = q(python_node)
+            if column.nullable is None and not column.primary_key:
+                column.nullable = optional
+        if column.nullable is None and column.style == "column":
+            column.nullable = not column.primary_key
+        return column
+
+
+def _field_column(attr: str, call: ast.Call | None, annotation: ast.expr | None, q: Resolver) -> ColumnInfo | None:
+    """A SQLModel field; only meaningful once the class is known to be a table model."""
+    column = ColumnInfo(attr=attr, name=attr, style="field", line=call.lineno if call else 0)
+    if annotation is not None:
+        python_node, optional = unwrap_optional(annotation, q)
+        column.python_type = q(python_node)
+        column.nullable = optional
+        if isinstance(python_node, ast.Subscript) and q(python_node.value) in ("typing.ClassVar", "sqlalchemy.orm.Mapped"):
+            return None
+    if call is not None:
+        sa_column = _kw(call, "sa_column")
+        if isinstance(sa_column, ast.Call):
+            inner = column_from_call(attr, sa_column, q)
+            if inner is not None:
+                inner.style = "field"
+                inner.python_type = column.python_type
+                return inner
+        _apply_type(column, type_facts(_kw(call, "sa_type"), q))
+        kwargs = _kw(call, "sa_column_kwargs")
+        if isinstance(kwargs, ast.Dict):
+            for key, val in zip(kwargs.keys, kwargs.values):
+                if _const(key, None) == "name" and isinstance(_const(val, None), str):
+                    column.name, column.explicit_name = _const(val), True  # type: ignore[assignment]
+        column.primary_key = _bool(_kw(call, "primary_key"), False) is True
+        nullable = _kw(call, "nullable")
+        if nullable is not None:
+            column.nullable = _bool(nullable, None)
+        column.index = _bool(_kw(call, "index"), False) is True
+        column.unique = _bool(_kw(call, "unique"), False) is True
+        fk = _const(_kw(call, "foreign_key"), None)
+        if isinstance(fk, str):
+            column.foreign_keys.append(ForeignKeyInfo(target=fk, line=call.lineno))
+    return column
+
+
+def _enum_value(value: ast.expr | None, q: Resolver) -> object:
+    if isinstance(value, ast.Call) and q(value.func) == "enum.auto":
+        return "auto()"
+    return _const(value)
+
+
+def _naming_convention(call: ast.Call) -> dict[str, str] | None:
+    value = _const(_kw(call, "naming_convention"), None)
+    return value if isinstance(value, dict) else None
+
+
+def extract_module(tree: ast.Module, names: ModuleNames, path: str, q: Resolver) -> ModuleFacts:
+    """Module-level facts: bindings and `name = Call(...)` instances (classes come in a second pass)."""
+    facts = ModuleFacts(
+        module=names.module,
+        path=path,
+        is_package=names.is_package,
+        bindings=dict(names.module_bindings()),
+        classes=[],
+        instances=[],
+    )
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            call = stmt.value
+            func = q(call.func)
+            metadata = _kw(call, "metadata")
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    facts.instances.append(
+                        InstanceInfo(
+                            qualname=f"{names.module}.{target.id}",
+                            call=func,
+                            naming_convention=_naming_convention(call),
+                            metadata_arg=q(metadata) if metadata is not None else None,
+                        )
+                    )
+    return facts
+
+
+def extract_classes(facts: ModuleFacts, tree: ast.Module, names: ModuleNames, q: Resolver) -> None:
+    """Add every class of the module, with its columns, to `facts`."""
+    _ClassExtractor(facts, names, q).run(tree.body, names.module)
+
+
+PREFILTER = re.compile(rb"sqlalchemy|sqlmodel|flask_sqlalchemy|\bEnum\b|enum|utcnow|utcfromtimestamp|Base|Model")
+
+
+def build_index(files: Iterable[tuple[Path, bytes]], root: Path) -> ProjectIndex:
+    """Parse the files that can matter (a cheap text prefilter first) and index them."""
+    parsed: list[tuple[ModuleFacts, ast.Module, ModuleNames]] = []
+    for path, data in files:
+        if not PREFILTER.search(data) and path.name != "__init__.py":
+            continue
+        try:
+            tree = ast.parse(data, filename=str(path))
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue  # reported by the per-file pass; the index does without it
+        module, is_package = module_name_for(path, root)
+        names = ModuleNames(tree, module, is_package)
+        facts = extract_module(tree, names, str(path), lambda n, names=names: canonical_name(names.qualname(n)))
+        parsed.append((facts, tree, names))
+    preliminary = ProjectIndex(facts for facts, _, _ in parsed)
+    for facts, tree, names in parsed:
+        extract_classes(facts, tree, names, lambda n, names=names: preliminary.resolve(names.qualname(n)))
+    return ProjectIndex(facts for facts, _, _ in parsed)
+
+
+# -- the project --------------------------------------------------------------------------------
+
+
+class ProjectIndex:
+    """Every module's facts, and what follows from all of them together: which classes are models."""
+
+    def __init__(self, modules: Iterable[ModuleFacts] = ()) -> None:
+        self.modules: dict[str, ModuleFacts] = {}
+        self.classes: dict[str, ClassInfo] = {}
+        self.instances: dict[str, InstanceInfo] = {}
+        for facts in sorted(modules, key=lambda m: (m.module, m.path)):
+            self.modules.setdefault(facts.module, facts)
+            for cls in facts.classes:
+                self.classes.setdefault(cls.qualname, cls)
+            for inst in facts.instances:
+                self.instances.setdefault(inst.qualname, inst)
+        self._canonicalize()
+        self.models: dict[str, ModelInfo] = {}
+        self.enums: dict[str, ClassInfo] = {}
+        self._find_enums()
+        self._find_models()
+
+    # names --------------------------------------------------------------------------------------
+    def resolve(self, qualname: str | None) -> str | None:
+        """Follow re-exports between project modules and map Flask-SQLAlchemy's `db.X` to SQLAlchemy."""
+        if qualname is None:
+            return None
+        for _ in range(16):
+            if qualname in self.classes or qualname in self.instances:
+                break
+            head, rest = self._split_module(qualname)
+            if head is None or not rest:
+                break
+            first, _, tail = rest.partition(".")
+            target = self.modules[head].bindings.get(first)
+            if target is None or target == f"{head}.{first}":
+                break
+            qualname = f"{target}.{tail}" if tail else target
+        return canonical_name(self._flask(qualname))
+
+    def _split_module(self, qualname: str) -> tuple[str | None, str]:
+        parts = qualname.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:i])
+            if head in self.modules:
+                return head, ".".join(parts[i:])
+        return None, ""
+
+    def _flask(self, qualname: str) -> str:
+        head, _, attr = qualname.rpartition(".")
+        inst = self.instances.get(head)
+        if inst is not None and canonical_name(inst.call) in FLASK_SQLALCHEMY and "." not in attr:
+            if attr == "Model":
+                return "flask_sqlalchemy.Model"
+            if attr in ("relationship", "backref", "mapped_column", "Mapped", "declared_attr", "column_property"):
+                return f"sqlalchemy.orm.{attr}"
+            return f"sqlalchemy.{attr}"
+        return qualname
+
+    def _canonicalize(self) -> None:
+        for cls in self.classes.values():
+            cls.bases = [self.resolve(b) or b for b in cls.bases]
+            for column in cls.columns.values():
+                column.type_name = self.resolve(column.type_name)
+                column.enum = self.resolve(column.enum)
+                column.python_type = self.resolve(column.python_type)
+        for inst in self.instances.values():
+            inst.call = self.resolve(inst.call)
+
+    # enums --------------------------------------------------------------------------------------
+    def _find_enums(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for cls in self.classes.values():
+                if cls.qualname not in self.enums and any(b in ENUM_BASES or b in self.enums for b in cls.bases):
+                    self.enums[cls.qualname] = cls
+                    changed = True
+
+    def enum_members(self, qualname: str | None) -> list[tuple[str, object]] | None:
+        """(name, literal value) of each member of a project enum; inherited members first."""
+        cls = self.enums.get(qualname or "")
+        if cls is None:
+            return None
+        members: list[tuple[str, object]] = []
+        for base in cls.bases:
+            inherited = self.enum_members(base)
+            if inherited:
+                members.extend(inherited)
+        members.extend(m for m in cls.enum_members or [] if not _looks_like_method(cls, m[0]))
+        return members
+
+    # models -------------------------------------------------------------------------------------
+    def _base_kind(self, qualname: str, seen: frozenset[str] = frozenset()) -> tuple[str, str] | None:
+        """(style, base qualname) when the class or instance is a declarative base or a model."""
+        if qualname in seen:
+            return None
+        seen = seen | {qualname}
+        if qualname in DECLARATIVE_BASES:
+            return ("flask" if qualname.startswith("flask_") else "declarative", qualname)
+        if qualname == "sqlmodel.SQLModel":
+            return ("sqlmodel", qualname)
+        inst = self.instances.get(qualname)
+        if inst is not None and (inst.call in BASE_FACTORIES or (inst.call or "").endswith(".generate_base")):
+            return ("declarative", qualname)
+        cls = self.classes.get(qualname)
+        if cls is None:
+            return None
+        for base in cls.bases:
+            kind = self._base_kind(base, seen)
+            if kind is not None:
+                if kind[1] in DECLARATIVE_BASES and kind[1] != "flask_sqlalchemy.Model":
+                    return (kind[0], qualname)  # this class is the project's declarative base
+                return kind
+        if any(d.endswith((".mapped", ".mapped_as_dataclass")) for d in cls.decorators):
+            return ("declarative", qualname)
+        return None
+
+    def _find_models(self) -> None:
+        for cls in sorted(self.classes.values(), key=lambda c: c.qualname):
+            if cls.qualname in self.enums:
+                continue
+            kind = None
+            for base in cls.bases:
+                kind = self._base_kind(base)
+                if kind is not None:
+                    break
+            if kind is None and any(d.endswith((".mapped", ".mapped_as_dataclass")) for d in cls.decorators):
+                kind = ("declarative", cls.qualname)
+            if kind is None:
+                continue
+            style, base = kind
+            if style == "sqlmodel" and not self._is_table(cls):
+                continue
+            if cls.abstract or self._is_declarative_base_class(cls):
+                continue
+            columns = self._all_columns(cls, style)
+            self.models[cls.qualname] = ModelInfo(
+                cls=cls,
+                style=style,
+                base=base,
+                metadata=self._metadata_of(base),
+                table=self._table_name(cls, style),
+                columns=columns,
+            )
+
+    def _is_declarative_base_class(self, cls: ClassInfo) -> bool:
+        return any(b in DECLARATIVE_BASES and b != "flask_sqlalchemy.Model" for b in cls.bases)
+
+    def _is_table(self, cls: ClassInfo) -> bool:
+        if cls.keywords.get("table") is True:
+            return True
+        return False
+
+    def _mro(self, cls: ClassInfo) -> list[ClassInfo]:
+        order: list[ClassInfo] = []
+        seen: set[str] = set()
+
+        def visit(c: ClassInfo) -> None:
+            if c.qualname in seen:
+                return
+            seen.add(c.qualname)
+            order.append(c)
+            for base in c.bases:
+                parent = self.classes.get(base)
+                if parent is not None:
+                    visit(parent)
+
+        visit(cls)
+        return order
+
+    def _all_columns(self, cls: ClassInfo, style: str) -> dict[str, ColumnInfo]:
+        columns: dict[str, ColumnInfo] = {}
+        for c in reversed(self._mro(cls)):
+            for attr, column in c.columns.items():
+                if column.style == "field" and style != "sqlmodel":
+                    continue
+                if column.style == "annotation" and column.python_type is None:
+                    continue
+                columns[attr] = column
+            for attr in c.attributes:
+                if attr not in c.columns and attr in columns and c is cls:
+                    del columns[attr]
+        return columns
+
+    def _table_name(self, cls: ClassInfo, style: str) -> str | None:
+        for c in self._mro(cls):
+            if c.tablename is not None:
+                return c.tablename
+        if style == "sqlmodel":
+            return cls.name.lower()
+        if style == "flask":
+            return re.sub(r"(?<!^)(?=[A-Z])", "_", cls.name).lower()
+        return None
+
+    def _metadata_of(self, base: str) -> str:
+        cls = self.classes.get(base)
+        if cls is not None and cls.metadata_var:
+            return cls.metadata_var
+        inst = self.instances.get(base)
+        if inst is not None and inst.metadata_arg:
+            return self.resolve(inst.metadata_arg) or inst.metadata_arg
+        return base
+
+    # queries ------------------------------------------------------------------------------------
+    def model(self, qualname: str | None) -> ModelInfo | None:
+        return self.models.get(qualname or "")
+
+    def is_model_or_mixin(self, qualname: str) -> bool:
+        """A mapped class, or a class some mapped class inherits from (a mixin or abstract base)."""
+        if qualname in self.models:
+            return True
+        return any(qualname in (c.qualname for c in self._mro(m.cls)) for m in self.models.values())
+
+    def models_using(self, qualname: str) -> Iterator[ModelInfo]:
+        """Every model that has `qualname` in its class hierarchy."""
+        for model in self.models.values():
+            if any(c.qualname == qualname for c in self._mro(model.cls)):
+                yield model
+
+    def sqlmodel_datetime_aware(self, versions: object) -> bool:
+        """SQLModel >= 0.0.45 maps `datetime` fields to timestamptz (FACTS, first section)."""
+        version = getattr(versions, "sqlmodel", None)
+        return version is not None and tuple(version) >= (0, 0, 45)
+
+    def base_annotation_type(self, model: ModelInfo, python_type: str | None) -> tuple[str | None, bool | None] | None:
+        """What `Mapped[python_type]` maps to through the base's `type_annotation_map`, if it says."""
+        for c in self._mro(model.cls):
+            if python_type in c.type_annotation_map:
+                return c.type_annotation_map[python_type]
+        base = self.classes.get(model.base)
+        if base is not None:
+            for c in self._mro(base):
+                if python_type in c.type_annotation_map:
+                    return c.type_annotation_map[python_type]
+        return None
+
+
+def _looks_like_method(cls: ClassInfo, name: str) -> bool:
+    return name.startswith("_")
