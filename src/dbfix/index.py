@@ -179,6 +179,8 @@ class ModuleFacts:
     bindings: dict[str, str]
     classes: list[ClassInfo]
     instances: list[InstanceInfo]
+    # facts gathered by the contributors of other modules (`CONTRIBUTORS`), keyed by contributor
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -524,6 +526,17 @@ def extract_classes(facts: ModuleFacts, tree: ast.Module, names: ModuleNames, q:
     _ClassExtractor(facts, names, q).run(tree.body, names.module)
 
 
+# Modules with a `collect(tree, names, q, facts)` function that add their own per-module facts to
+# `facts.extra` (picklable values only) during the second pass; read back with `ProjectIndex.extra`.
+CONTRIBUTORS: list[str] = []
+
+
+def _contributors() -> list[Callable[..., None]]:
+    import importlib
+
+    return [importlib.import_module(name).collect for name in CONTRIBUTORS]
+
+
 PREFILTER = re.compile(rb"sqlalchemy|sqlmodel|flask_sqlalchemy|\bEnum\b|enum|utcnow|utcfromtimestamp|Base|Model")
 
 
@@ -542,8 +555,12 @@ def build_index(files: Iterable[tuple[Path, bytes]], root: Path) -> ProjectIndex
         facts = extract_module(tree, names, str(path), lambda n, names=names: canonical_name(names.qualname(n)))
         parsed.append((facts, tree, names))
     preliminary = ProjectIndex(facts for facts, _, _ in parsed)
+    contributors = _contributors()
     for facts, tree, names in parsed:
-        extract_classes(facts, tree, names, lambda n, names=names: preliminary.resolve(names.qualname(n)))
+        q = lambda n, names=names: preliminary.resolve(names.qualname(n))  # noqa: E731
+        extract_classes(facts, tree, names, q)
+        for collect in contributors:
+            collect(tree, names, q, facts)
     return ProjectIndex(facts for facts, _, _ in parsed)
 
 
@@ -752,6 +769,17 @@ class ProjectIndex:
         return base
 
     # queries ------------------------------------------------------------------------------------
+    def extra(self, key: str) -> dict[str, object]:
+        """A contributor's facts for every module that has some: {module name: value}."""
+        return {name: facts.extra[key] for name, facts in self.modules.items() if key in facts.extra}
+
+    def model_by_table(self, table: str, metadata: str | None = None) -> ModelInfo | None:
+        """The model mapped to `table` (within one MetaData when given)."""
+        for model in self.models.values():
+            if model.table == table and (metadata is None or model.metadata == metadata):
+                return model
+        return None
+
     def model(self, qualname: str | None) -> ModelInfo | None:
         return self.models.get(qualname or "")
 
