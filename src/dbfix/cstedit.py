@@ -51,20 +51,15 @@ class _Applier(cst.CSTTransformer):
         self.done: set[int] = set()
 
     def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
-        if isinstance(original_node, cst.ClassDef):
-            span = _span_of(self.get_metadata(PositionProvider, original_node.name))
-        else:
-            position = self.get_metadata(PositionProvider, original_node, None)
-            if position is None:
-                return updated_node
-            span = _span_of(position)
+        position = self.get_metadata(PositionProvider, original_node, None)
+        if position is None:
+            return updated_node
+        span = _span_of(position)
         edits = self.pending.get(span)
         if not edits:
             return updated_node
         for i, edit in enumerate(edits):
             if id(edit) in self.done or not isinstance(original_node, _TARGET[edit.action]):
-                continue
-            if isinstance(original_node, cst.ClassDef) and edit.action != "add_class_statement":
                 continue
             self.done.add(id(edit))
             updated_node = getattr(self, f"_{edit.action}")(original_node, updated_node, *edit.args)
