@@ -1,0 +1,1 @@
+# Alembic environment (stub for the example): dbfix skips migrations/versions/ as history.
