@@ -24,6 +24,7 @@ _TARGET: dict[str, type[cst.CSTNode]] = {
     "rename_attr": cst.Attribute,
     "rename_name": cst.Name,
     "add_class_statement": cst.ClassDef,
+    "set_value": cst.AnnAssign,
 }
 REPLACING = frozenset({"replace", "wrap"})
 
@@ -124,6 +125,10 @@ class _Applier(cst.CSTTransformer):
         position = 1 if statements and _is_docstring(statements[0]) else 0
         statements.insert(position, statement)
         return updated.with_changes(body=body.with_changes(body=statements))
+
+    def _set_value(self, original: cst.AnnAssign, updated: cst.AnnAssign, code: str) -> cst.AnnAssign:
+        equal = updated.equal if isinstance(updated.equal, cst.AssignEqual) else cst.AssignEqual()
+        return updated.with_changes(value=cst.parse_expression(code), equal=equal)
 
 
 def _is_docstring(statement: cst.BaseStatement) -> bool:
