@@ -45,6 +45,7 @@ class DatetimeDefaultMismatch(Codemod):
 
     code = "DBF004"
     name = "datetime-default-mismatch"
+    triggers = r"datetime"
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for value in default_values(ctx):

@@ -47,11 +47,10 @@ class PreferTimestamptz(Codemod):
     safety = Safety.UNSAFE
     impact = Impact.SCHEMA
     default_enabled = False
+    triggers = r"DateTime|TIMESTAMP|DATETIME"
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
-        for call in ast.walk(ctx.tree):
-            if not isinstance(call, ast.Call):
-                continue
+        for call in ctx.nodes(ast.Call):
             func = ctx.q(call.func)
             if func in COLUMN_CALLS or func in MAPPED_COLUMN_CALLS:
                 type_node = self._type_argument(ctx, call)

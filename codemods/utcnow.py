@@ -47,10 +47,11 @@ class Utcnow(Codemod):
 
     code = "DBF003"
     name = "utcnow"
+    triggers = r"utcnow|utcfromtimestamp"
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
-        for node in ast.walk(ctx.tree):
-            if not (isinstance(node, ast.Attribute) and node.attr in ("utcnow", "utcfromtimestamp")):
+        for node in ctx.nodes(ast.Attribute):
+            if node.attr not in ("utcnow", "utcfromtimestamp"):
                 continue
             if ctx.q(node) != f"{DATETIME}.{node.attr}":
                 continue

@@ -31,6 +31,8 @@ def _options(func: Callable) -> Callable:
             click.option("--output-format", type=FORMATS, default="text", show_default=True),
             click.option("--quiet", "-q", is_flag=True, help="Print only findings and errors."),
             click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Use this pyproject.toml."),
+            click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
+            click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Cache directory (default: .dbfix_cache at the project root)."),
         ]
     ):
         func = decorator(func)
@@ -96,6 +98,8 @@ def _run(
     output_format: str,
     quiet: bool,
     config_file: Path | None,
+    no_cache: bool,
+    cache_dir: Path | None,
 ) -> None:
     from dbfix.report import Reporter
 
@@ -104,8 +108,9 @@ def _run(
         config = _config(anchor, config_file, select, extend_select, ignore, unsafe_fixes)
     except ConfigError as exc:
         _fail(str(exc))
+    cache = None if no_cache else _cache_dir(config, cache_dir)
     if stdin_filename is not None:
-        sys.exit(_run_stdin(mode, stdin_filename, config, output_format, quiet))
+        sys.exit(_run_stdin(mode, stdin_filename, config, output_format, quiet, cache))
     from dbfix.engine import run
 
     reporter = Reporter(mode=mode, output_format=output_format, quiet=quiet, unsafe_fixes=config.unsafe_fixes)
@@ -118,6 +123,7 @@ def _run(
                 write=mode == "apply",
                 jobs=jobs,
                 progress=progress,
+                cache_dir=cache,
             )
     except FileNotFoundError as exc:
         _fail(str(exc))
@@ -126,7 +132,16 @@ def _run(
     sys.exit(reporter.report(outcome))
 
 
-def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, quiet: bool) -> int:
+def _cache_dir(config: Config, option: Path | None) -> Path:
+    from dbfix.cache import CACHE_DIR
+
+    root = config.root or Path.cwd()
+    if option is not None:
+        return option.resolve()
+    return (root / config.cache_dir).resolve() if config.cache_dir else root / CACHE_DIR
+
+
+def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, quiet: bool, cache_dir: Path | None) -> int:
     """Editor mode: source on stdin; `apply` prints the fixed source, the others report as usual."""
     from dbfix.codemod import selected_codemods
     from dbfix.engine import RunResult, SourceError, decode, fix_source, load_index
@@ -148,7 +163,11 @@ def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, qu
         module = module_name_for(path, root)
     except ValueError:
         module = (path.stem, False)
-    index = load_index(root, config, override=(path, data))
+    from dbfix.cache import Cache
+
+    cache = Cache.load(cache_dir)
+    index = load_index(root, config, override=(path, data), cache=cache)
+    cache.save()
     versions = detect_versions(root, config.target_python)
     result = fix_source(
         decoded.text, str(filename), module, index, config, versions, selected_codemods(config), apply=mode != "check"

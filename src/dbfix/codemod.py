@@ -35,6 +35,7 @@ class FileContext:
     versions: TargetVersions
     _lines: list[str] = field(default_factory=list, repr=False)
     _parents: dict[int, ast.AST] | None = field(default=None, repr=False)
+    _by_type: dict[type, list[ast.AST]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._lines = _LINE_BREAK.split(self.source)
@@ -60,13 +61,32 @@ class FileContext:
     def code(self, node: ast.AST) -> str:
         return ast.get_source_segment(self.source, node) or ast.unparse(node)
 
+    def nodes(self, *types: type) -> list:
+        """Every node of the given types, in `ast.walk` order; one walk of the tree serves every codemod."""
+        if self._by_type is None:
+            self._index_tree()
+        assert self._by_type is not None
+        if len(types) == 1:
+            return self._by_type.get(types[0], [])
+        return [n for t in types for n in self._by_type.get(t, [])]
+
     def parent(self, node: ast.AST) -> ast.AST | None:
         if self._parents is None:
-            self._parents = {}
-            for parent in ast.walk(self.tree):
-                for child in ast.iter_child_nodes(parent):
-                    self._parents[id(child)] = parent
+            self._index_tree()
+        assert self._parents is not None
         return self._parents.get(id(node))
+
+    def _index_tree(self) -> None:
+        parents: dict[int, ast.AST] = {}
+        by_type: dict[type, list[ast.AST]] = {}
+        stack: list[ast.AST] = [self.tree]
+        while stack:
+            node = stack.pop()
+            by_type.setdefault(type(node), []).append(node)
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+                stack.append(child)
+        self._parents, self._by_type = parents, by_type
 
     def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
         current = self.parent(node)
@@ -111,6 +131,8 @@ class Codemod:
     impact: ClassVar[Impact] = Impact.NONE
     fixable: ClassVar[bool] = True
     default_enabled: ClassVar[bool] = True
+    # A regex that any file with a finding must contain; files without a match are never parsed.
+    triggers: ClassVar[str | None] = None
 
     def detect(self, ctx: FileContext) -> Iterable[Finding]:
         raise NotImplementedError

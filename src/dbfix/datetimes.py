@@ -279,8 +279,8 @@ def make_naive(ctx: FileContext, expr: ast.AST) -> list[Edit] | None:
 def default_values(ctx: FileContext) -> list[ast.expr]:
     """Every expression given as a column default or as a keyword to a call (candidates for `consumer`)."""
     found: list[ast.expr] = []
-    for node in ast.walk(ctx.tree):
-        if isinstance(node, ast.keyword) and node.arg is not None:
+    for node in ctx.nodes(ast.keyword):
+        if node.arg is not None:
             if node.arg == "sa_column_kwargs" and isinstance(node.value, ast.Dict):
                 found.extend(v for v in node.value.values if v is not None)
             else:

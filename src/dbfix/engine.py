@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import codecs
+import functools
 import io
 import os
+import re
 import tempfile
 import tokenize
 from collections.abc import Callable, Sequence
@@ -13,6 +15,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbfix import __version__
+from dbfix.cache import Cache, digest
 from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
 from dbfix.config import Config
 from dbfix.discovery import Skipped, discover, project_files
@@ -82,6 +86,9 @@ def detect(
     codemods: Sequence[type[Codemod]],
 ) -> list[Finding]:
     """Every unsuppressed finding of the given codemods in `source`."""
+    codemods = [c for c in codemods if c.triggers is None or _trigger(c.triggers).search(source)]
+    if not codemods:
+        return []
     tree = parse(source, path)
     names = ModuleNames(tree, module[0], module[1])
     ctx = FileContext(path, source, tree, names, index, config, versions)
@@ -91,6 +98,11 @@ def detect(
             if not ctx.suppressed(finding.span, finding.code, finding.name):
                 findings.append(finding)
     return sorted(set(findings), key=lambda f: f.sort_key)
+
+
+@functools.cache
+def _trigger(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def _choose(findings: list[Finding], config: Config) -> list[Finding]:
@@ -184,6 +196,8 @@ class Job:
     root: Path
     apply: bool
     write: bool
+    run_key: str = ""
+    cached: dict[str, tuple[str, list]] = field(default_factory=dict)
 
 
 def _codemods(codes: Sequence[str]) -> list[type[Codemod]]:
@@ -192,14 +206,21 @@ def _codemods(codes: Sequence[str]) -> list[type[Codemod]]:
     return [c for c in all_codemods() if c.code in codes]
 
 
-def process_file(path: Path, job: Job) -> FileResult:
+def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
     """Read, fix and (if asked) write one file; every failure becomes `FileResult.error`."""
-    shown = _display(path, job.root)
+    shown = _display(path)
     try:
-        data = path.read_bytes()
-        stat = path.stat()
+        if data is None:
+            data = path.read_bytes()
+        stat = path.stat() if job.write else None
     except OSError as exc:
         return FileResult(path=shown, error=f"cannot read: {exc.strerror or exc}")
+    key = digest(job.run_key, data) if job.run_key else None
+    hit = job.cached.get(str(path))
+    if key is not None and hit is not None and hit[0] == key:
+        findings = hit[1]
+        if not (job.apply and any(f.fix and is_applicable(f.fix, f.code, f.name, job.config) for f in findings)):
+            return FileResult(path=shown, findings=findings, remaining=findings, cache_key=key, cached=True)
     try:
         decoded = decode(data)
     except SourceError as exc:
@@ -211,10 +232,14 @@ def process_file(path: Path, job: Job) -> FileResult:
         )
     except Exception as exc:  # a codemod bug must not stop the run or touch the file
         return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
+    if result.error is None and not result.changed:
+        result.cache_key = key
     if job.write and result.changed and result.error is None:
         try:
-            write_atomic(path, encode(result.new_source, decoded), data, stat)  # type: ignore[arg-type]
+            new_data = encode(result.new_source, decoded)  # type: ignore[arg-type]
+            write_atomic(path, new_data, data, stat)  # type: ignore[arg-type]
             result.written = True
+            result.cache_key = digest(job.run_key, new_data) if job.run_key else None
         except (OSError, SourceError) as exc:
             result.error = f"cannot write: {exc}"
     return result
@@ -246,11 +271,9 @@ def _under(path: Path, root: Path) -> bool:
         return False
 
 
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+def _display(path: Path) -> str:
+    text, cwd = str(path), os.getcwd() + os.sep
+    return text[len(cwd) :] if text.startswith(cwd) else text
 
 
 @dataclass
@@ -273,19 +296,34 @@ def _work(path: Path) -> FileResult:
     return process_file(path, _WORKER_JOB)
 
 
-def load_index(root: Path, config: Config, override: tuple[Path, bytes] | None = None) -> ProjectIndex:
-    """Index every Python file of the project (`override` replaces one file's bytes: stdin mode)."""
-    files: list[tuple[Path, bytes]] = []
-    for path in project_files(root, config):
-        if override is not None and path == override[0]:
-            continue
+def read_project(root: Path, config: Config) -> dict[Path, bytes]:
+    """The bytes of every Python file of the project (unreadable ones are left to the per-file pass)."""
+    return _read(project_files(root, config))
+
+
+def _read(paths: Sequence[Path]) -> dict[Path, bytes]:
+    contents: dict[Path, bytes] = {}
+    for path in paths:
         try:
-            files.append((path, path.read_bytes()))
+            with open(path, "rb") as handle:
+                contents[path] = handle.read()
         except OSError:
             continue
+    return contents
+
+
+def load_index(
+    root: Path,
+    config: Config,
+    override: tuple[Path, bytes] | None = None,
+    cache: Cache | None = None,
+    contents: dict[Path, bytes] | None = None,
+) -> ProjectIndex:
+    """Index every Python file of the project (`override` replaces one file's bytes: stdin mode)."""
+    contents = dict(contents if contents is not None else read_project(root, config))
     if override is not None:
-        files.append(override)
-    return build_index(files, root)
+        contents[override[0]] = override[1]
+    return build_index(contents.items(), root, cache)
 
 
 def run(
@@ -296,14 +334,23 @@ def run(
     write: bool,
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cache_dir: Path | None = None,
 ) -> RunResult:
-    """Discover the files, index the project, and process every file (in parallel when it pays)."""
+    """Discover the files, index the project, and process every file (in parallel when it pays).
+
+    With `cache_dir`, index facts and findings of unchanged files come from the cache; findings are
+    keyed by the whole index too, so an edit to a model elsewhere re-checks every file.
+    """
     root = config.root or Path.cwd()
     files, skipped = discover(paths, root, config)
+    # the whole project is the common case: then one walk of the tree serves both
+    contents = _read(files) if [Path(p) for p in paths] == [root] else read_project(root, config)
     versions = detect_versions(root, config.target_python)
-    index = load_index(root, config)
+    cache = Cache.load(cache_dir)
+    index = load_index(root, config, cache=cache, contents=contents)
     codes = tuple(c.code for c in selected_codemods(config))
-    job = Job(index, config, versions, codes, root, apply, write)
+    run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
+    job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings)
     outcome = RunResult(skipped=skipped, versions=versions)
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
@@ -314,7 +361,13 @@ def run(
                     progress(done, len(files))
     else:
         for done, path in enumerate(files, 1):
-            outcome.results.append(process_file(path, job))
+            outcome.results.append(process_file(path, job, contents.get(path)))
             if progress:
                 progress(done, len(files))
+    if cache_dir is not None:
+        for path, result in zip(files, outcome.results):
+            if result.cache_key is not None and not result.cached:
+                cache.findings[str(path)] = (result.cache_key, result.remaining)
+                cache.dirty = True
+        cache.save()
     return outcome

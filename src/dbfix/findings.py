@@ -87,6 +87,8 @@ class FileResult:
     new_source: str | None = None
     error: str | None = None
     written: bool = False
+    cache_key: str | None = None  # the cache key under which `remaining` describes the file now on disk
+    cached: bool = False
 
     @property
     def changed(self) -> bool:

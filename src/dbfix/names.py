@@ -48,9 +48,12 @@ class ModuleNames:
     None: the rules must not guess.
     """
 
-    def __init__(self, tree: ast.Module, module: str, is_package: bool = False) -> None:
+    def __init__(self, tree: ast.Module, module: str, is_package: bool = False, *, shallow: bool = False) -> None:
         self.module = module
         self.is_package = is_package
+        # shallow: module and class bindings only (all the project index needs); every name then
+        # resolves from module scope, and function bodies are not walked
+        self.shallow = shallow
         self.module_scope = Scope("module", None)
         self._scope_of: dict[int, Scope] = {}
         self.star_imports: list[str] = []
@@ -69,6 +72,8 @@ class ModuleNames:
             if node.returns is not None:
                 self._expr(node.returns, scope)
             scope.bind(node.name, f"{prefix}.{node.name}")
+            if self.shallow:
+                return
             inner = Scope("function", scope)
             self._bind_arguments(node.args, inner)
             self._walk_body(node.body, inner, f"{prefix}.{node.name}.<locals>")
@@ -174,6 +179,8 @@ class ModuleNames:
             self._expr(target, scope)
 
     def _arguments_defaults(self, args: ast.arguments, scope: Scope) -> None:
+        if self.shallow:
+            return
         for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
             self._expr(default, scope)
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
@@ -187,6 +194,8 @@ class ModuleNames:
                 scope.bind(arg.arg, LOCAL)
 
     def _expr(self, node: ast.expr, scope: Scope) -> None:
+        if self.shallow:
+            return
         stack: list[ast.AST] = [node]
         while stack:
             current = stack.pop()

@@ -1,0 +1,73 @@
+"""The on-disk cache: per-file index facts and findings, keyed by content, version, config and the project."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbfix import __version__
+
+CACHE_DIR = ".dbfix_cache"
+_FILE = f"cache-{__version__}.pickle"
+
+
+def digest(*parts: bytes | str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+@dataclass
+class Cache:
+    """What a previous run learned. Entries are looked up by exact keys; stale ones are simply not found."""
+
+    path: Path | None
+    # (path, content digest) -> pass-one module facts (bindings and instances: depend on the file alone)
+    first: dict[tuple[str, str], object] = field(default_factory=dict)
+    # (path, content digest, digest of every file's pass-one facts) -> complete module facts
+    second: dict[tuple[str, str, str], object] = field(default_factory=dict)
+    # path -> (key of content + run settings + whole-index digest, findings)
+    findings: dict[str, tuple[str, list]] = field(default_factory=dict)
+    dirty: bool = False
+
+    @classmethod
+    def load(cls, directory: Path | None) -> Cache:
+        if directory is None:
+            return cls(None)
+        path = directory / _FILE
+        try:
+            with path.open("rb") as handle:
+                data = pickle.load(handle)
+            return cls(path, data["first"], data["second"], data["findings"])
+        except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, ImportError):
+            return cls(path)  # no cache, or one from another dbfix: start afresh
+
+    def save(self, used: set[str] | None = None) -> None:
+        """Write atomically, keeping only the entries of files seen in this run (`used`)."""
+        if self.path is None or not self.dirty:
+            return
+        if used is not None:
+            self.first = {k: v for k, v in self.first.items() if k[0] in used}
+            self.second = {k: v for k, v in self.second.items() if k[0] in used}
+        directory = self.path.parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            ignore = directory / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by dbfix automatically.\n*\n")
+            fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(
+                    {"first": self.first, "second": self.second, "findings": self.findings},
+                    handle,
+                    protocol=pickle.HIGHEST_PROTOCOL,
+                )
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only checkout still gets its results, just not cached

@@ -1,0 +1,78 @@
+"""The cache: unchanged files come from it; a change anywhere in the index re-checks the files that depend on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbfix.config import Config
+from dbfix.engine import run
+
+MODELS = """\
+from sqlalchemy import Column, DateTime, Integer
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id = Column(Integer, primary_key=True)
+    queued_at = Column(DateTime(timezone=True))
+"""
+SERVICE = """\
+from datetime import datetime
+
+from app.models import Job
+
+
+def enqueue() -> Job:
+    return Job(queued_at=datetime.utcnow())
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nrequires-python = ">=3.11"\n')
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "models.py").write_text(MODELS)
+    (tmp_path / "app" / "service.py").write_text(SERVICE)
+    return tmp_path
+
+
+def _check(root: Path, cache: Path | None):
+    outcome = run([root], Config(root=root), apply=False, write=False, jobs=1, cache_dir=cache)
+    return {Path(r.path).name: r for r in outcome.results}
+
+
+def test_second_run_comes_from_the_cache_with_the_same_findings(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    cache = root / ".dbfix_cache"
+    first = _check(root, cache)
+    assert not any(r.cached for r in first.values())
+    assert (cache / ".gitignore").read_text().strip().endswith("*")
+    second = _check(root, cache)
+    assert all(r.cached for r in second.values())
+    assert [f.message for f in second["service.py"].findings] == [f.message for f in first["service.py"].findings]
+
+
+def test_editing_a_model_in_one_module_changes_the_finding_in_another(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    cache = root / ".dbfix_cache"
+    (before,) = _check(root, cache)["service.py"].findings
+    assert "timestamptz column `queued_at`" in before.message
+    assert before.fix is not None and "aware" in before.fix.description
+
+    (root / "app" / "models.py").write_text(MODELS.replace("DateTime(timezone=True)", "DateTime"))
+    results = _check(root, cache)
+    assert not results["service.py"].cached  # service.py did not change, but the index it depends on did
+    (after,) = results["service.py"].findings
+    assert "timestamptz" not in after.message
+    assert after.fix is not None and "replace(tzinfo=None)" in after.fix.description
+
+
+def test_no_cache_directory_means_nothing_is_written(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    _check(root, None)
+    assert not (root / ".dbfix_cache").exists()
