@@ -34,7 +34,31 @@ class Cache:
     second: dict[tuple[str, str, str], object] = field(default_factory=dict)
     # path -> (key of content + run settings + whole-index digest, findings)
     findings: dict[str, tuple[str, list]] = field(default_factory=dict)
+    # path -> ((size, mtime_ns), content digest, passes the index prefilter): files unchanged since are not read
+    stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
     dirty: bool = False
+
+    def content_of(self, path: Path) -> tuple[str, bool] | None:
+        """(content digest, prefilter verdict) of a file whose size and mtime are as recorded, else None."""
+        known = self.stamps.get(str(path))
+        if known is None:
+            return None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return (known[1], known[2]) if known[0] == (stat.st_size, stat.st_mtime_ns) else None
+
+    def remember(self, path: Path, data: bytes, matters: bool) -> None:
+        if self.path is None:
+            return
+        try:
+            stat = path.stat()
+        except OSError:
+            return
+        if stat.st_size == len(data):
+            self.stamps[str(path)] = ((stat.st_size, stat.st_mtime_ns), digest(data), matters)
+            self.dirty = True
 
     @classmethod
     def load(cls, directory: Path | None) -> Cache:
@@ -44,7 +68,7 @@ class Cache:
         try:
             with path.open("rb") as handle:
                 data = pickle.load(handle)
-            return cls(path, data["first"], data["second"], data["findings"])
+            return cls(path, data["first"], data["second"], data["findings"], data["stamps"])
         except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, ImportError):
             return cls(path)  # no cache, or one from another dbfix: start afresh
 
@@ -64,7 +88,7 @@ class Cache:
             fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
                 pickle.dump(
-                    {"first": self.first, "second": self.second, "findings": self.findings},
+                    {"first": self.first, "second": self.second, "findings": self.findings, "stamps": self.stamps},
                     handle,
                     protocol=pickle.HIGHEST_PROTOCOL,
                 )

@@ -198,6 +198,7 @@ class Job:
     write: bool
     run_key: str = ""
     cached: dict[str, tuple[str, list]] = field(default_factory=dict)
+    stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
 
 
 def _codemods(codes: Sequence[str]) -> list[type[Codemod]]:
@@ -209,18 +210,28 @@ def _codemods(codes: Sequence[str]) -> list[type[Codemod]]:
 def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
     """Read, fix and (if asked) write one file; every failure becomes `FileResult.error`."""
     shown = _display(path)
+    hit = job.cached.get(str(path)) if job.run_key else None
+    if hit is not None and data is None:
+        known = job.stamps.get(str(path))
+        try:
+            stat = path.stat()
+        except OSError:
+            known = None
+        if known is not None and known[0] == (stat.st_size, stat.st_mtime_ns):
+            cached = _from_cache(shown, digest(job.run_key, known[1]), hit, job)
+            if cached is not None:
+                return cached
     try:
         if data is None:
             data = path.read_bytes()
         stat = path.stat() if job.write else None
     except OSError as exc:
         return FileResult(path=shown, error=f"cannot read: {exc.strerror or exc}")
-    key = digest(job.run_key, data) if job.run_key else None
-    hit = job.cached.get(str(path))
-    if key is not None and hit is not None and hit[0] == key:
-        findings = hit[1]
-        if not (job.apply and any(f.fix and is_applicable(f.fix, f.code, f.name, job.config) for f in findings)):
-            return FileResult(path=shown, findings=findings, remaining=findings, cache_key=key, cached=True)
+    key = digest(job.run_key, digest(data)) if job.run_key else None
+    if hit is not None and key is not None:
+        cached = _from_cache(shown, key, hit, job)
+        if cached is not None:
+            return cached
     try:
         decoded = decode(data)
     except SourceError as exc:
@@ -239,10 +250,20 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
             new_data = encode(result.new_source, decoded)  # type: ignore[arg-type]
             write_atomic(path, new_data, data, stat)  # type: ignore[arg-type]
             result.written = True
-            result.cache_key = digest(job.run_key, new_data) if job.run_key else None
+            result.cache_key = digest(job.run_key, digest(new_data)) if job.run_key else None
         except (OSError, SourceError) as exc:
             result.error = f"cannot write: {exc}"
     return result
+
+
+def _from_cache(shown: str, key: str, hit: tuple[str, list], job: Job) -> FileResult | None:
+    """The cached result, unless it is stale or has a fix this run would apply."""
+    if hit[0] != key:
+        return None
+    findings = hit[1]
+    if job.apply and any(f.fix and is_applicable(f.fix, f.code, f.name, job.config) for f in findings):
+        return None
+    return FileResult(path=shown, findings=findings, remaining=findings, cache_key=key, cached=True)
 
 
 def write_atomic(path: Path, data: bytes, original: bytes, original_stat: os.stat_result) -> None:
@@ -296,34 +317,18 @@ def _work(path: Path) -> FileResult:
     return process_file(path, _WORKER_JOB)
 
 
-def read_project(root: Path, config: Config) -> dict[Path, bytes]:
-    """The bytes of every Python file of the project (unreadable ones are left to the per-file pass)."""
-    return _read(project_files(root, config))
-
-
-def _read(paths: Sequence[Path]) -> dict[Path, bytes]:
-    contents: dict[Path, bytes] = {}
-    for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                contents[path] = handle.read()
-        except OSError:
-            continue
-    return contents
-
-
 def load_index(
     root: Path,
     config: Config,
     override: tuple[Path, bytes] | None = None,
     cache: Cache | None = None,
-    contents: dict[Path, bytes] | None = None,
+    paths: Sequence[Path] | None = None,
 ) -> ProjectIndex:
-    """Index every Python file of the project (`override` replaces one file's bytes: stdin mode)."""
-    contents = dict(contents if contents is not None else read_project(root, config))
+    """Index every Python file of the project (`override` gives one file's bytes: stdin mode)."""
+    entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
     if override is not None:
-        contents[override[0]] = override[1]
-    return build_index(contents.items(), root, cache)
+        entries[override[0]] = override[1]
+    return build_index(entries.items(), root, cache)
 
 
 def run(
@@ -344,13 +349,13 @@ def run(
     root = config.root or Path.cwd()
     files, skipped = discover(paths, root, config)
     # the whole project is the common case: then one walk of the tree serves both
-    contents = _read(files) if [Path(p) for p in paths] == [root] else read_project(root, config)
+    project = files if [Path(p) for p in paths] == [root] else project_files(root, config)
     versions = detect_versions(root, config.target_python)
     cache = Cache.load(cache_dir)
-    index = load_index(root, config, cache=cache, contents=contents)
+    index = load_index(root, config, cache=cache, paths=project)
     codes = tuple(c.code for c in selected_codemods(config))
     run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
-    job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings)
+    job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps)
     outcome = RunResult(skipped=skipped, versions=versions)
     jobs = jobs or os.cpu_count() or 1
     if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
@@ -361,7 +366,7 @@ def run(
                     progress(done, len(files))
     else:
         for done, path in enumerate(files, 1):
-            outcome.results.append(process_file(path, job, contents.get(path)))
+            outcome.results.append(process_file(path, job))
             if progress:
                 progress(done, len(files))
     if cache_dir is not None:

@@ -551,37 +551,51 @@ def may_matter(data: bytes) -> bool:
 _KEEP_TREES_BYTES = 16_000_000  # keep parsed trees between the passes up to this much source; re-parse the rest
 
 
-def build_index(files: Iterable[tuple[Path, bytes]], root: Path, cache: Cache | None = None) -> ProjectIndex:
-    """Parse the files that can matter (a cheap text prefilter first) and index them, reusing `cache`."""
+def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: Cache | None = None) -> ProjectIndex:
+    """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
+
+    A file given without bytes is read only if its size and mtime differ from the cache's record.
+    """
     cache = cache or Cache(None)
-    candidates: list[tuple[str, str, bytes, ModuleFacts]] = []
+    candidates: list[tuple[str, str, bytes | None, ModuleFacts]] = []
     kept: dict[str, tuple[ast.Module, ModuleNames]] = {}
     kept_bytes = 0
     for path, data in files:
-        if not may_matter(data) and path.name != "__init__.py":
-            continue
         key = str(path)
-        content = digest(data)
+        known = cache.content_of(path) if data is None else None
+        if known is None:
+            if data is None:
+                data = _read(path)
+                if data is None:
+                    continue
+                cache.remember(path, data, may_matter(data))
+            content, matters = digest(data), may_matter(data)
+        else:
+            content, matters = known
+        if not matters and path.name != "__init__.py":
+            continue
         first = cache.first.get((key, content))
         if first is None:
-            parsed = _parse(path, data, root)
+            data = data if data is not None else _read(path)
+            parsed = _parse(path, data, root) if data is not None else None
             if parsed is None:
                 continue  # reported by the per-file pass; the index does without it
             tree, names = parsed
             first = extract_module(tree, names, key, lambda n, names=names: canonical_name(names.qualname(n)))
             cache.first[(key, content)] = first
             cache.dirty = True
-            if kept_bytes + len(data) <= _KEEP_TREES_BYTES:
-                kept[key], kept_bytes = parsed, kept_bytes + len(data)
+            if kept_bytes + len(data) <= _KEEP_TREES_BYTES:  # type: ignore[arg-type]
+                kept[key], kept_bytes = parsed, kept_bytes + len(data)  # type: ignore[arg-type]
         candidates.append((key, content, data, first))  # type: ignore[arg-type]
     preliminary = ProjectIndex(first for _, _, _, first in candidates)
-    first_digest = digest(pickle.dumps(sorted((k, c) for k, c, _, _ in candidates)))
+    first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted((k, c) for k, c, _, _ in candidates))))
     contributors = _contributors()
     complete: list[ModuleFacts] = []
     for key, content, data, first in candidates:
         facts = cache.second.get((key, content, first_digest))
         if facts is None:
-            parsed = kept.pop(key, None) or _parse(Path(key), data, root)
+            data = data if data is not None else _read(Path(key))
+            parsed = kept.pop(key, None) or (_parse(Path(key), data, root) if data is not None else None)
             if parsed is None:
                 continue
             tree, names = parsed
@@ -595,8 +609,16 @@ def build_index(files: Iterable[tuple[Path, bytes]], root: Path, cache: Cache | 
         complete.append(facts)  # canonicalizing names in place is idempotent: cached facts may take it
     index = ProjectIndex(complete)
     # the index is a function of these files' contents: its digest keys the findings cache
-    index.digest = digest(root.as_posix(), *(f"{k}:{c}" for k, c, _, _ in sorted(candidates, key=lambda c: c[0])))
+    index.digest = digest(root.as_posix(), first_digest, *(f"{k}:{c}" for k, c, _, _ in sorted(candidates, key=lambda c: c[0])))
     return index
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
 
 
 def _parse(path: Path, data: bytes, root: Path) -> tuple[ast.Module, ModuleNames] | None:
@@ -616,6 +638,8 @@ class ProjectIndex:
 
     def __init__(self, modules: Iterable[ModuleFacts] = ()) -> None:
         self.digest = ""
+        self._mro_cache: dict[str, list[ClassInfo]] = {}
+        self._users_cache: dict[str, list[ModelInfo]] | None = None
         self.modules: dict[str, ModuleFacts] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.instances: dict[str, InstanceInfo] = {}
@@ -764,20 +788,21 @@ class ProjectIndex:
         return False
 
     def _mro(self, cls: ClassInfo) -> list[ClassInfo]:
+        """The class and its project ancestors, depth-first (memoized: codemods ask for it per node)."""
+        cached = self._mro_cache.get(cls.qualname)
+        if cached is not None:
+            return cached
         order: list[ClassInfo] = []
         seen: set[str] = set()
-
-        def visit(c: ClassInfo) -> None:
+        stack = [cls]
+        while stack:
+            c = stack.pop()
             if c.qualname in seen:
-                return
+                continue
             seen.add(c.qualname)
             order.append(c)
-            for base in c.bases:
-                parent = self.classes.get(base)
-                if parent is not None:
-                    visit(parent)
-
-        visit(cls)
+            stack.extend(p for p in (self.classes.get(b) for b in reversed(c.bases)) if p is not None)
+        self._mro_cache[cls.qualname] = order
         return order
 
     def _all_columns(self, cls: ClassInfo, style: str) -> dict[str, ColumnInfo]:
@@ -830,15 +855,20 @@ class ProjectIndex:
 
     def is_model_or_mixin(self, qualname: str) -> bool:
         """A mapped class, or a class some mapped class inherits from (a mixin or abstract base)."""
-        if qualname in self.models:
-            return True
-        return any(qualname in (c.qualname for c in self._mro(m.cls)) for m in self.models.values())
+        return qualname in self._users()
 
     def models_using(self, qualname: str) -> Iterator[ModelInfo]:
         """Every model that has `qualname` in its class hierarchy."""
-        for model in self.models.values():
-            if any(c.qualname == qualname for c in self._mro(model.cls)):
-                yield model
+        yield from self._users().get(qualname, ())
+
+    def _users(self) -> dict[str, list[ModelInfo]]:
+        if self._users_cache is None:
+            users: dict[str, list[ModelInfo]] = {}
+            for model in self.models.values():
+                for c in self._mro(model.cls):
+                    users.setdefault(c.qualname, []).append(model)
+            self._users_cache = users
+        return self._users_cache
 
     def sqlmodel_datetime_aware(self, versions: object) -> bool:
         """SQLModel >= 0.0.45 maps `datetime` fields to timestamptz (FACTS, first section)."""
