@@ -30,7 +30,7 @@ class Thing{i}(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), index=True)
-    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("thing_{j}.id"))
+    parent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("thing_{i}.id"))
     status: Mapped[Status{i}] = mapped_column(Enum(Status{i}, values_callable=lambda e: [m.value for m in e]))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: datetime.now(UTC))
 {pitfall}
@@ -132,7 +132,7 @@ def main(count: int, root: Path) -> None:
             (folder / "__init__.py").write_text("")
         kind = rng.random()
         if kind < 0.15:
-            text = DECLARATIVE.format(pkg=pkg, i=i, j=max(i - 1, 0), pitfall=rng.choice(PITFALLS))
+            text = DECLARATIVE.format(pkg=pkg, i=i, pitfall=rng.choice(PITFALLS))
         elif kind < 0.22:
             default = rng.choice(["dt.datetime.utcnow", "lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None)"])
             text = CLASSIC.format(pkg=pkg, i=i, default=default)
