@@ -200,3 +200,15 @@ def test_subprocess_on_the_shipped_example(tmp_path: Path) -> None:
     again = subprocess.run([*command, "apply", "--unsafe-fixes", "--dry-run", str(work)], capture_output=True, text=True)
     assert again.returncode in (0, 1), again.stderr  # 1 only for diagnostics without a fix
     assert "would be rewritten" not in again.stdout
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="this Python parses 3.14 syntax itself")
+def test_newer_syntax_falls_back_to_a_warning_not_an_error(project: Path) -> None:
+    newer = project / "app" / "newer.py"
+    source = "from datetime import datetime\ntry:\n    x = datetime.utcnow()\nexcept ValueError, TypeError:\n    pass\n"
+    newer.write_text(source)
+    result = invoke("apply", str(project))
+    assert result.exit_code == 0, result.output
+    assert "newer.py: warning: not checked" in result.output
+    assert newer.read_text() == source
+    assert FIXED_LINE in (project / "app" / "models.py").read_text()

@@ -8,6 +8,7 @@ import functools
 import io
 import os
 import re
+import sys
 import tempfile
 import tokenize
 from collections.abc import Callable, Sequence
@@ -100,6 +101,17 @@ def detect(
     return sorted(set(findings), key=lambda f: f.sort_key)
 
 
+def _newer_syntax(source: str) -> bool:
+    """Valid Python for a newer interpreter (libcst knows up to 3.14's grammar) though not for this one."""
+    import libcst
+
+    try:
+        libcst.parse_module(source)
+    except Exception:  # libcst raises ParserSyntaxError and, on odd input, others
+        return False
+    return True
+
+
 @functools.cache
 def _trigger(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
@@ -142,7 +154,13 @@ def fix_source(
     try:
         findings = detect(source, path, module, index, config, versions, codemods)
     except SourceError as exc:
-        result.error = str(exc)
+        if _newer_syntax(source):
+            result.notice = (
+                f"not checked: it uses syntax that Python {sys.version_info.major}.{sys.version_info.minor}'s "
+                "parser does not know (run dbfix under a newer Python to check it)"
+            )
+        else:
+            result.error = str(exc)
         return result
     result.findings = findings
     result.remaining = findings

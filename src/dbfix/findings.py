@@ -86,6 +86,7 @@ class FileResult:
     old_source: str | None = None
     new_source: str | None = None
     error: str | None = None
+    notice: str | None = None  # a file dbfix could not check, without that being an error
     written: bool = False
     cache_key: str | None = None  # the cache key under which `remaining` describes the file now on disk
     cached: bool = False

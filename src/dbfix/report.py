@@ -103,6 +103,8 @@ class Reporter:
         for r in results:
             if r.error:
                 self.stderr.write(f"{r.path}: error: {r.error}\n")
+            elif r.notice:
+                self.stderr.write(f"{r.path}: warning: {r.notice}\n")
         if self.show_skipped:
             for s in run.skipped:
                 self.stderr.write(f"{s.path}: skipped: {s.reason}\n")
@@ -149,6 +151,7 @@ class Reporter:
                 "changed": r.changed,
                 "written": r.written,
                 "error": r.error,
+                "warning": r.notice,
                 "findings": [_finding_json(f) for f in r.findings],
                 "applied": [_finding_json(f) for f in _applied(r)],
                 "remaining": [_finding_json(f) for f in r.remaining],
