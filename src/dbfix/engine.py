@@ -182,6 +182,7 @@ def fix_source(
             result.error = f"internal error, fix not applied ({chosen[0].code}): {exc}"
             return result
         try:
+            parse(new, path)  # always, even when no rule's trigger is left in the new text
             next_findings = detect(new, path, module, index, config, versions, codemods)
         except SourceError as exc:
             result.error = f"internal error, a fix produced invalid code ({chosen[0].code}): {exc}"
