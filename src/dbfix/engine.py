@@ -181,6 +181,9 @@ def fix_source(
         except EditError as exc:
             result.error = f"internal error, fix not applied ({chosen[0].code}): {exc}"
             return result
+        except Exception as exc:  # libcst rejecting a replacement: a codemod bug, never the user's
+            result.error = f"internal error, fix not applied ({chosen[0].code}): {type(exc).__name__}: {exc}"
+            return result
         try:
             parse(new, path)  # always, even when no rule's trigger is left in the new text
             next_findings = detect(new, path, module, index, config, versions, codemods)
