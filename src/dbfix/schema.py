@@ -30,7 +30,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
-from dbfix.index import ColumnInfo, ModelInfo, ProjectIndex, _const, _kw, column_from_call
+from dbfix.index import (
+    ColumnInfo,
+    ModelInfo,
+    ProjectIndex,
+    _const,
+    _kw,
+    column_from_call,
+    extract_classes,
+    extract_module,
+)
 from dbfix.names import ModuleNames
 
 KEY = "schema"
@@ -1165,7 +1174,7 @@ def sa_rendered_name(
                 t.append_constraint(obj)  # type: ignore[arg-type]
             preparer = _dialect().identifier_preparer  # type: ignore[attr-defined]
             return preparer.format_constraint(obj, _alembic_quote=False)
-    except Exception:  # a convention token SQLAlchemy cannot fill, a name it refuses
+    except Exception:  # noqa: BLE001 - a convention token SQLAlchemy cannot fill, a name it refuses
         return None
 
 
@@ -1225,3 +1234,91 @@ def built_name(view: SchemaView, arg: ColumnArg) -> str | None:
         info = table.column(arg)
         return f"{table.name}.{info.name if info else arg.value}"
     return None
+
+
+# -- for the codemods -----------------------------------------------------------------------------
+
+_BASE_VIEW: list[tuple[ProjectIndex, SchemaView]] = []
+
+
+def view_for(ctx: object) -> SchemaView:
+    """The project's schema as the file being fixed now has it.
+
+    The index was built before any fix; once a fix has changed this file, its classes and schema facts
+    are extracted again from `ctx.tree` and the index rebuilt around them, so that a fixed file is
+    judged on what it says now.
+    """
+    index: ProjectIndex = ctx.index  # type: ignore[attr-defined]
+    names: ModuleNames = ctx.names  # type: ignore[attr-defined]
+    stored = index.modules.get(names.module)
+    fresh = extract_module(ctx.tree, names, stored.path if stored else ctx.path, ctx.q)  # type: ignore[attr-defined]
+    extract_classes(fresh, ctx.tree, names, ctx.q)  # type: ignore[attr-defined]
+    schema = collect_module(ctx.tree, names, ctx.q)  # type: ignore[attr-defined]
+    if stored is not None and fresh.classes == stored.classes and schema == stored.extra.get(KEY, ModuleSchema(names.module)):
+        # unchanged since indexing (the usual case): one view serves every file of the run
+        if not _BASE_VIEW or _BASE_VIEW[0][0] is not index:
+            _BASE_VIEW[:] = [(index, SchemaView(index))]
+        return _BASE_VIEW[0][1]
+    fresh.extra = {**(stored.extra if stored else {}), KEY: schema}
+    rebuilt = ProjectIndex([*(m for name, m in index.modules.items() if name != names.module), fresh])
+    return SchemaView(rebuilt)
+
+
+def calls_by_pos(ctx: object) -> dict[Pos, ast.Call]:
+    return {pos(node): node for node in ctx.nodes(ast.Call)}  # type: ignore[attr-defined]
+
+
+def in_module(view: SchemaView, module: str) -> Iterator[tuple[TableView, ConstraintFact]]:
+    """(table, constraint) for every constraint written in `module`; a mixin's once, with its first table."""
+    seen: set[int] = set()
+    for table in view.tables.values():
+        for fact in table.constraints:
+            if fact.module == module and id(fact) not in seen:
+                seen.add(id(fact))
+                yield table, fact
+
+
+def literal(text: str) -> str:
+    """A Python string literal in double quotes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base` shortened like a naming convention does, with `_2`, `_3`, ... until no name in `taken`."""
+    name, attempt = sa_truncate(base), 1
+    while name in taken:
+        attempt += 1
+        name = sa_truncate(f"{base}_{attempt}")
+    return name
+
+
+def create_index_sql(name: str, table: TableView, columns: list[str], unique: bool = False) -> str:
+    head = "CREATE UNIQUE INDEX" if unique else "CREATE INDEX"
+    return f"{head} {quote(name)} ON {qualified(table.name, table.schema)} ({', '.join(quote(c) for c in columns)})"
+
+
+def drop_index_sql(name: str, table: TableView) -> str:
+    return f"DROP INDEX {qualified(name, table.schema)}"
+
+
+def _schema_kw(table: TableView) -> str:
+    return f", schema={table.schema!r}" if table.schema else ""
+
+
+def alembic_create_index(name: str, table: TableView, columns: list[str], unique: bool = False) -> str:
+    return f"op.create_index({name!r}, {table.name!r}, {columns!r}{', unique=True' if unique else ''}{_schema_kw(table)})"
+
+
+def alembic_drop_index(name: str, table: TableView) -> str:
+    return f"op.drop_index({name!r}, table_name={table.name!r}{_schema_kw(table)})"
+
+
+def rename_constraint_sql(table: TableView, old: str, new: str) -> str:
+    return f"ALTER TABLE {qualified(table.name, table.schema)} RENAME CONSTRAINT {quote(old)} TO {quote(new)}"
+
+
+CONCURRENTLY_NOTE = (
+    "on a large table, build the index without blocking writes: `CREATE INDEX CONCURRENTLY ...` outside a "
+    "transaction (Alembic: `op.create_index(..., postgresql_concurrently=True)` inside "
+    "`with op.get_context().autocommit_block():`)"
+)
