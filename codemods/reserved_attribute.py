@@ -45,6 +45,7 @@ class Rename:
     owner: str
     models: tuple[str, ...]
     sqlmodel: bool
+    alias: bool  # a SQLModel field that gets `alias=<attr>`: `Model(<attr>=...)` keeps working
 
 
 @dataclass
@@ -112,7 +113,9 @@ def plans_for(index: ProjectIndex, metadata_to: str, registry: bool) -> Plans:
         requested = wanted[attr]
         candidates = [requested, f"{attr}_", *(f"{requested}_{i}" for i in range(2, 100))]
         new = next(c for c in candidates if c not in taken and c != attr)
-        plans.renames[(owner, attr)] = Rename(attr, new, requested, owner, tuple(sorted(models)), SQLMODEL in mro(index, owner))
+        sqlmodel = SQLMODEL in mro(index, owner)
+        alias = sqlmodel and attr in index.classes[owner].columns
+        plans.renames[(owner, attr)] = Rename(attr, new, requested, owner, tuple(sorted(models)), sqlmodel, alias)
     return plans
 
 
@@ -253,7 +256,7 @@ class ReservedAttribute(Codemod):
         description = f"rename `{attr}` to `{new}`"
         if column is not None:
             description += f", keeping the column name \"{column.name}\""
-        if rename.sqlmodel:
+        if rename.alias:
             description += f" and the key `{attr}` (alias)"
         return self.finding(
             ctx,
@@ -362,7 +365,10 @@ class ReservedAttribute(Codemod):
                 yield self._unproven(ctx, plans, node, attr, ctx.code(receiver))
             return
         verdict = plans.judge(ctx.index, ref, attr)
-        if isinstance(verdict, Rename):
+        if isinstance(verdict, Rename) and ref is not None and ref.kind == CLASS and _bare(ctx, node):
+            why = f"`{ctx.code(node)}` alone may mean the MetaData (`target_metadata = Base.metadata`)"
+            yield self._unproven(ctx, plans, node, attr, ctx.code(receiver), why=why, note="check it: if it means the column, use")
+        elif isinstance(verdict, Rename):
             yield self._renamed(ctx, node, verdict, Edit(ctx.span(node), "rename_attr", (verdict.new,)))
         elif verdict == "unknown":
             yield self._unproven(ctx, plans, node, attr, ctx.code(receiver))
@@ -390,7 +396,7 @@ class ReservedAttribute(Codemod):
             if rename is None:
                 if not ref.exact and ref.cls in plans.above.get(attr, ()):
                     yield self._unproven(ctx, plans, call, attr, ctx.code(func), shown)
-            elif rename.sqlmodel:
+            elif rename.alias:
                 continue  # the alias keeps `Model(metadata=...)` working
             elif _has_init(ctx.index, ref.cls):
                 yield self._unproven(ctx, plans, call, attr, ctx.code(func), shown, why="it has its own `__init__`")
@@ -464,6 +470,14 @@ class ReservedAttribute(Codemod):
 
 
 Imports = list[tuple[str, "str | None", "str | None"]]
+
+
+def _bare(ctx: FileContext, node: ast.Attribute) -> bool:
+    """`x = Model.metadata`, `configure(target_metadata=Model.metadata)`: not visibly used as a column."""
+    parent = ctx.parent(node)
+    if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node:
+        return True
+    return isinstance(parent, ast.keyword) and parent.arg is not None and "metadata" in parent.arg
 
 
 def _renamed_text(shown: str, attr: str, new: str) -> str:

@@ -360,7 +360,21 @@ def _argument_names(args: ast.arguments) -> set[str]:
     return {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg] if a is not None}
 
 
+_ACTIVE: set[tuple[int, str]] = set()  # bindings being inferred: `x = x[0]` must not recurse forever
+
+
 def _function_binding(ctx: FileContext, func: ast.FunctionDef | ast.AsyncFunctionDef, ident: str) -> object:
+    key = (id(func), ident)
+    if key in _ACTIVE:
+        return None
+    _ACTIVE.add(key)
+    try:
+        return _function_binding_once(ctx, func, ident)
+    finally:
+        _ACTIVE.discard(key)
+
+
+def _function_binding_once(ctx: FileContext, func: ast.FunctionDef | ast.AsyncFunctionDef, ident: str) -> object:
     refs: list[Ref | None] = []
     positional = [*func.args.posonlyargs, *func.args.args]
     for arg in [*positional, *func.args.kwonlyargs, func.args.vararg, func.args.kwarg]:
