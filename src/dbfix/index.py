@@ -531,7 +531,7 @@ def extract_classes(facts: ModuleFacts, tree: ast.Module, names: ModuleNames, q:
 
 # Modules with a `collect(tree, names, q, facts)` function that add their own per-module facts to
 # `facts.extra` (picklable values only) during the second pass; read back with `ProjectIndex.extra`.
-CONTRIBUTORS: list[str] = ["dbfix.enum_migration", "dbfix.schema"]
+CONTRIBUTORS: list[str] = ["dbfix.fkgraph", "dbfix.enum_migration", "dbfix.schema"]
 
 
 def _contributors() -> list[Callable[..., None]]:
