@@ -42,12 +42,13 @@ class EnumStoresNames(Codemod):
     names differ from their values: `Column(Enum(Role))`, `mapped_column(sa.Enum(Role, name="role"))`,
     `Enum(Role)` in a `Table(...)` or in `sa_type=`, `Mapped[Role]` / `Mapped[Role | None]` without a type
     (SQLAlchemy infers `Enum(Role)`), and SQLModel fields annotated `Role` / `Optional[Role]`. The enum may
-    live in another module. It adds `values_callable=lambda obj: [e.value for e in obj]`:
-    to the existing `Enum(...)` (keeping `name=`, `native_enum=`, `create_type=`...), as
-    `mapped_column(SAEnum(Role, values_callable=...))` on a bare `Mapped[Role]`, and on SQLModel fields as
-    `sa_column=Column(SAEnum(Role, values_callable=...), nullable=..., default=..., index=..., unique=...)`
-    with the `Field` arguments SQLModel refuses next to `sa_column` moved into the `Column` and the Python
-    default kept on `Field`. With `[tool.dbfix] sqlmodel-enum-style = "sa_type"` SQLModel fields get
+    live in another module. It adds `values_callable=lambda obj: [e.value for e in obj]` to the existing
+    `Enum(...)`, keeping its other arguments (`name=`, `native_enum=`, `create_type=`...). A bare
+    `Mapped[Role]` gets `mapped_column(SAEnum(Role, values_callable=...))` (nullability still follows the
+    annotation). A SQLModel field gets `sa_column=Column(SAEnum(Role, values_callable=...), nullable=...,
+    default=..., index=..., unique=...)`: the `Field` arguments SQLModel refuses next to `sa_column` move
+    into the `Column`, and the Python default stays on `Field`. `SAEnum` is SQLAlchemy's `Enum` under the
+    name the module already uses for it, else imported as `SAEnum` (never clashing with `enum.Enum`). With `[tool.dbfix] sqlmodel-enum-style = "sa_type"` SQLModel fields get
     `sa_type=SAEnum(Role, values_callable=...)` instead, which keeps every `Field` argument where it is;
     fields of a non-table base class always get `sa_type` (one `sa_column` cannot serve two tables).
 
@@ -80,11 +81,19 @@ class EnumStoresNames(Codemod):
     ## Use instead
     ```python
     class User(Base):
-        role: Mapped[Role] = mapped_column(SAEnum(Role, values_callable=lambda obj: [e.value for e in obj]))
+        role: Mapped[Role] = mapped_column(Enum(Role, values_callable=lambda obj: [e.value for e in obj]))
         kind = Column(Enum(Role, name="user_role", values_callable=lambda obj: [e.value for e in obj]))
 
     class Member(SQLModel, table=True):
-        role: Role = Field(default=Role.USER, sa_column=Column(SAEnum(Role, values_callable=lambda obj: [e.value for e in obj]), nullable=False, default=Role.USER, index=True))
+        role: Role = Field(
+            default=Role.USER,
+            sa_column=Column(
+                Enum(Role, values_callable=lambda obj: [e.value for e in obj]),
+                nullable=False,
+                default=Role.USER,
+                index=True,
+            ),
+        )
     ```
 
     ## Fix safety
@@ -180,13 +189,14 @@ class EnumStoresNames(Codemod):
         if func in FIELD_CALLS and keyword == "sa_type":
             explicit = None
         elif func in COLUMN_CALLS | MAPPED_COLUMN_CALLS and keyword in (None, "type_"):
-            column = column_from_call("?", holder, ctx.q)
-            explicit = column.name if column is not None and column.explicit_name else None
+            info = column_from_call("?", holder, ctx.q)
+            explicit = info.name if info is not None and info.explicit_name else None
         else:
             return []
         statement = ctx.parent(holder)
         if isinstance(statement, ast.keyword) and statement.arg == "sa_column":
-            statement = ctx.parent(ctx.parent(statement))
+            field = ctx.parent(statement)
+            statement = ctx.parent(field) if field is not None else None
         sites: list[tuple[str, str, dict[str, str] | None]] = []
         if isinstance(statement, ast.Call) and ctx.q(statement.func) == "sqlalchemy.Table":
             table = _const(statement.args[0], None) if statement.args else None
@@ -200,8 +210,8 @@ class EnumStoresNames(Codemod):
             if attr is None or cls is None:
                 return []
             for model in ctx.index.models_using(ctx.class_qualname(cls)):
-                info = model.columns.get(attr)
-                name = explicit or (info.name if info is not None else attr)
+                known = model.columns.get(attr)
+                name = explicit or (known.name if known is not None else attr)
                 if model.table:
                     sites.append((model.table, name, _convention(ctx, model)))
         create_constraint = _const(_kw(call, "create_constraint"), False) is True

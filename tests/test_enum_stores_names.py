@@ -90,14 +90,18 @@ def test_explicit_name_and_unchanged_members() -> None:
 def test_varchar_enums_update_rows_widen_and_rebuild_the_check() -> None:
     role, status = sorted((f for f in fixture_findings("native_enum_false")), key=lambda f: f.span.line)
     assert role.fix.database.upgrade_sql == (
-        "UPDATE logins SET role = CASE role WHEN 'ADMIN' THEN 'admin' WHEN 'USER' THEN 'user' END "
-        "WHERE role IN ('ADMIN', 'USER')",
+        (
+            "UPDATE logins SET role = CASE role WHEN 'ADMIN' THEN 'admin' WHEN 'USER' THEN 'user' END "
+            "WHERE role IN ('ADMIN', 'USER')"
+        ),
     )
     assert status.fix.database.upgrade_sql == (
         "ALTER TABLE logins DROP CONSTRAINT status",
         "ALTER TABLE logins ALTER COLUMN status TYPE VARCHAR(23)",
-        "UPDATE logins SET status = CASE status WHEN 'ACTIVE' THEN 'active' WHEN 'LOCKED' THEN 'locked_by_administrator' END "
-        "WHERE status IN ('ACTIVE', 'LOCKED')",
+        (
+            "UPDATE logins SET status = CASE status WHEN 'ACTIVE' THEN 'active' "
+            "WHEN 'LOCKED' THEN 'locked_by_administrator' END WHERE status IN ('ACTIVE', 'LOCKED')"
+        ),
         "ALTER TABLE logins ADD CONSTRAINT status CHECK (status IN ('active', 'locked_by_administrator'))",
     )
     assert status.fix.database.downgrade_sql[-2:] == (

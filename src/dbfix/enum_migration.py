@@ -262,7 +262,7 @@ def declarations(index: ProjectIndex) -> dict[str, list[Declaration]]:
         found.setdefault(key, []).append(Declaration(key, labels, where, enum))
 
     for module, uses in index.extra(KEY).items():
-        for name, schema, enum, labels, line in uses:  # type: ignore[union-attr]
+        for name, schema, enum, labels, line in uses:  # type: ignore[attr-defined]
             add(name, schema, index.resolve(enum), labels, f"{module}:{line}")
     seen: set[tuple[str, str]] = set()
     for model in index.models.values():
