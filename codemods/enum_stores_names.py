@@ -115,7 +115,8 @@ class EnumStoresNames(Codemod):
     name = "enum-stores-names"
     safety = Safety.UNSAFE
     impact = Impact.DATA
-    triggers = r"Enum|ENUM|\bclass\b"
+    # an Enum type, a `Mapped[X]` annotation or a SQLModel table: enum columns are only found there
+    triggers = r"Enum|ENUM|Mapped|table\s*=\s*True"
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for call in ctx.nodes(ast.Call):

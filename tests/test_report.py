@@ -159,11 +159,12 @@ def test_json_schema():
         "changed": False,
         "written": False,
         "error": "cannot parse: invalid syntax (line 1)",
+        "warning": None,
         "findings": [],
         "applied": [],
         "remaining": [],
     }
-    assert list(good) == ["path", "changed", "written", "error", "findings", "applied", "remaining", "diff"]
+    assert list(good) == ["path", "changed", "written", "error", "warning", "findings", "applied", "remaining", "diff"]
     assert good["diff"] == plain_diff("a = 1\nb = 2\n", "a = 1\nb = 3\n", "m.py")
     assert good["applied"][0] == {
         "code": "DBF001",
