@@ -15,17 +15,11 @@ from dbfix.schema import (
     literal,
     qualified,
     rename_constraint_sql,
-    sa_rendered_name,
-    sa_truncate,
+    unique_name,
     view_for,
 )
 
 KINDS = {"unique": "UniqueConstraint", "check": "CheckConstraint", "foreign_key": "ForeignKeyConstraint"}
-# SQLAlchemy's documented convention, for `constraint-names = "convention"` where the project has none
-RECOMMENDED = {
-    "unique": "uq_%(table_name)s_%(column_0_N_name)s",
-    "foreign_key": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
-}
 
 
 class UnnamedConstraint(Codemod):
@@ -83,6 +77,7 @@ class UnnamedConstraint(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         cyclic = {id(edge.fact): edge for edge in view.cyclic_foreign_keys()}
+        taken = {use.name for use in view.index_names()}
         for table, fact in in_module(view, ctx.names.module):
             if fact.kind not in KINDS or fact.named:
                 continue
@@ -90,9 +85,11 @@ class UnnamedConstraint(Codemod):
                 continue
             call = calls.get(fact.pos)
             if call is not None:
-                yield from self._constraint(ctx, view, table, fact, call, id(fact) in cyclic)
+                yield from self._constraint(ctx, view, table, fact, call, id(fact) in cyclic, taken)
 
-    def _constraint(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, cyclic: bool) -> Iterator[Finding]:
+    def _constraint(
+        self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, cyclic: bool, taken: set[str]
+    ) -> Iterator[Finding]:
         what = f"`{_short(ctx.code(call))}`"
         owners = view.owners_sharing(fact)
         if len(owners) > 1:
@@ -128,7 +125,7 @@ class UnnamedConstraint(Codemod):
         if clashes:
             yield self.finding(ctx, call, message, notes=[f"no automatic name: `{name}` is also PostgreSQL's choice for a constraint on `{clashes[0].table}`, so the name depends on the order of creation"])
             return
-        new = self._convention_name(view, table, fact) if ctx.config.constraint_names == "convention" else name
+        new = self._convention_name(view, table, fact, taken) if ctx.config.constraint_names == "convention" else name
         if new is None or new == name:
             yield self.finding(
                 ctx,
@@ -152,19 +149,25 @@ class UnnamedConstraint(Codemod):
         )
 
     @staticmethod
-    def _convention_name(view: SchemaView, table: TableView, fact: ConstraintFact) -> str | None:
+    def _convention_name(view: SchemaView, table: TableView, fact: ConstraintFact, taken: set[str]) -> str | None:
+        """SQLAlchemy's documented convention: `uq_%(table_name)s_%(column_0_N_name)s`, `ck_<table>_<column>`,
+        `fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s`."""
         if fact.kind == "check":
             refs = check_columns(fact.sqltext or "", [c.name for c in table.columns.values()]) or set()
-            return sa_truncate(f"ck_{table.name}_{refs.pop()}" if len(refs) == 1 else f"ck_{table.name}", index=False)
-        if fact.kind == "unique":
-            infos = [table.column(a) for a in fact.columns]
-            if any(i is None for i in infos):
+            base = f"ck_{table.name}_{refs.pop()}" if len(refs) == 1 else f"ck_{table.name}"
+        elif fact.kind == "unique":
+            columns = table.column_names(fact.columns)
+            if columns is None:
                 return None
-            return sa_rendered_name(table.name, table.schema, [(table.sa_key(i), i.name) for i in infos], "unique", {"uq": RECOMMENDED["unique"]})  # type: ignore[union-attr]
-        edge = next((e for e in view.foreign_keys() if e.fact is fact), None)
-        if edge is None or edge.target is None:
-            return None
-        return sa_truncate(f"fk_{table.name}_{'_'.join(edge.columns)}_{edge.target.name}", index=False)
+            base = f"uq_{table.name}_{'_'.join(columns)}"
+        else:
+            edge = next((e for e in view.foreign_keys() if e.fact is fact), None)
+            if edge is None or edge.target is None:
+                return None
+            base = f"fk_{table.name}_{'_'.join(edge.columns)}_{edge.target.name}"
+        name = unique_name(base, taken)
+        taken.add(name)
+        return name
 
 
 def _short(code: str) -> str:
