@@ -7,8 +7,27 @@ from functools import lru_cache
 
 from dbfix.codemod import Codemod, FileContext
 from dbfix.findings import Edit, Finding
-from dbfix.index import COLUMN_CALLS, DECLARATIVE_BASES, FIELD_CALLS, MAPPED_COLUMN_CALLS, RELATIONSHIP_CALLS, ProjectIndex, _kw
-from dbfix.references import CLASS, DML, EXTERNAL, INSTANCE, OPAQUE, QUERY, SELECT, Ref, infer, mro
+from dbfix.index import (
+    COLUMN_CALLS,
+    DECLARATIVE_BASES,
+    FIELD_CALLS,
+    MAPPED_COLUMN_CALLS,
+    RELATIONSHIP_CALLS,
+    ProjectIndex,
+    _kw,
+)
+from dbfix.references import (
+    CLASS,
+    DML,
+    EXTERNAL,
+    INSTANCE,
+    OPAQUE,
+    QUERY,
+    SELECT,
+    Ref,
+    infer,
+    mro,
+)
 
 SQLMODEL = "sqlmodel.SQLModel"
 COLUMNS = COLUMN_CALLS | MAPPED_COLUMN_CALLS
@@ -28,9 +47,25 @@ SAFE_EXTERNAL = ("sqlalchemy.", "sqlmodel.", "flask_sqlalchemy.", "pydantic.", "
 CONFIG_CALLS = frozenset({"pydantic.ConfigDict", "pydantic.config.ConfigDict", "builtins.dict", "sqlmodel.main.SQLModelConfig"})
 # pydantic.BaseModel's own `model_*` members (2.x): a field of that name breaks or shadows the model
 BASEMODEL_MEMBERS = frozenset(
-    "model_config model_fields model_computed_fields model_extra model_fields_set model_construct model_copy "
-    "model_dump model_dump_json model_json_schema model_parametrized_name model_post_init model_rebuild "
-    "model_validate model_validate_json model_validate_strings model_private".split()
+    {
+        "model_config",
+        "model_fields",
+        "model_computed_fields",
+        "model_extra",
+        "model_fields_set",
+        "model_construct",
+        "model_copy",
+        "model_dump",
+        "model_dump_json",
+        "model_json_schema",
+        "model_parametrized_name",
+        "model_post_init",
+        "model_rebuild",
+        "model_validate",
+        "model_validate_json",
+        "model_validate_strings",
+        "model_private",
+    }
 )
 DUNDER_COLUMNS = {"__table__": "table_", "__mapper__": "mapper_"}
 

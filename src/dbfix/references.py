@@ -350,9 +350,8 @@ def _local(ctx: FileContext, name: ast.Name) -> Ref | None:
                 if found is not _NOT_BOUND:
                     return found  # type: ignore[return-value]
                 in_function = True
-        elif isinstance(parent, ast.ClassDef):
-            if not in_function and node in parent.body:
-                return None  # a class-body name: class scopes are not inferred
+        elif isinstance(parent, ast.ClassDef) and not in_function and node in parent.body:
+            return None  # a class-body name: class scopes are not inferred
         node = parent
 
 
@@ -389,8 +388,7 @@ def _function_binding_once(ctx: FileContext, func: ast.FunctionDef | ast.AsyncFu
                 break
         refs.append(annotation(ctx, arg.annotation))
     for stmt in func.body:
-        for bound in _bindings(ctx, stmt, ident):
-            refs.append(bound)
+        refs.extend(_bindings(ctx, stmt, ident))
     if not refs:
         return _NOT_BOUND
     if any(r is None for r in refs) or len(set(refs)) != 1:
@@ -461,9 +459,8 @@ def _bindings(ctx: FileContext, stmt: ast.AST, ident: str) -> list[Ref | None]:
             found.append(None)
         elif isinstance(node, ast.NamedExpr) and node.target.id == ident:
             found.append(infer(ctx, node.value))
-        elif isinstance(node, ast.match_case):
-            if any(getattr(n, "name", None) == ident for n in ast.walk(node.pattern)):
-                found.append(None)
+        elif isinstance(node, ast.match_case) and any(getattr(n, "name", None) == ident for n in ast.walk(node.pattern)):
+            found.append(None)
         stack.extend(ast.iter_child_nodes(node))
     return found
 
