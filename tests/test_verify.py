@@ -67,7 +67,7 @@ PITFALLS = {
         ("duplicate-names",),
         ("create-all",),
         ('relation "ix_members_org_id" already exists', "Auto-generated names can clash"),
-        ("+ index ix_members_org_id_role on members: (org_id, role)",),  # before/ cannot even be created
+        ("- index ix_members_org_id (duplicate) on members: (org_id, role)", "+ index ix_members_org_id_role on members: (org_id, role)"),
     ),
     "circular_fk": Pitfall(
         ("DBF006", "DBF008"),

@@ -449,12 +449,13 @@ def snapshot_metadata(metadata: Any) -> dict:
             t = impl_type(column.type)
             if _native_enum(t):
                 enums.setdefault(_table_key(t.schema, t.name), list(t.enums))
-        indexes = {}
-        for index in table.indexes:
-            name = effective_name(index, dialect) or "?"
-            indexes[name] = {"columns": [_expr_name(e) for e in index.expressions], "unique": bool(index.unique)}
-        constraints = {}
-        for constraint in table.constraints:
+        indexes: dict[str, dict] = {}
+        named = [(effective_name(i, dialect) or "?", [_expr_name(e) for e in i.expressions], i) for i in table.indexes]
+        for name, _, index in sorted(named, key=lambda n: n[:2]):
+            entry = {"columns": [_expr_name(e) for e in index.expressions], "unique": bool(index.unique)}
+            indexes[_unique_key(indexes, name)] = entry
+        constraints: dict[str, dict] = {}
+        for constraint in sorted(table.constraints, key=lambda c: (names.get(id(c), ""), [c.name for c in c.columns])):
             if id(constraint) not in names:
                 continue
             entry: dict[str, Any] = {"columns": [c.name for c in constraint.columns]}
@@ -471,9 +472,14 @@ def snapshot_metadata(metadata: Any) -> dict:
                     entry["references"] = ", ".join(e.target_fullname for e in constraint.elements)
             elif isinstance(constraint, CheckConstraint):
                 entry = {"kind": "check", "columns": []}
-            constraints[names[id(constraint)]] = entry
+            constraints[_unique_key(constraints, names[id(constraint)])] = entry
         tables[_table_key(table.schema, table.name)] = {"columns": columns, "indexes": indexes, "constraints": constraints}
     return {"tables": tables, "enums": enums}
+
+
+def _unique_key(found: dict, name: str) -> str:
+    # Two objects with one name cannot both exist in PostgreSQL (duplicate-names reports it); keep both visible.
+    return name if name not in found else f"{name} (duplicate)"
 
 
 def _expr_name(expr: Any) -> str:
@@ -1410,7 +1416,7 @@ def snapshot_at(rev: str, models: str, root: Path) -> dict:
             project = tree / relative
             if not project.is_dir():
                 raise VerifyError(f"--against {rev}: {relative} does not exist at that revision")
-            result = _child({"models": models, "root": str(project), "snapshot": True})
+            return snapshot_models(models, project)
         except VerifyError as exc:
             raise VerifyError(f"models at {rev}: {exc}") from None
         finally:
@@ -1418,6 +1424,14 @@ def snapshot_at(rev: str, models: str, root: Path) -> dict:
                 _git(top, "worktree", "remove", "--force", str(tree))
             with contextlib.suppress(VerifyError):
                 _git(top, "worktree", "prune")
+
+
+def snapshot_models(models: str, root: Path) -> dict:
+    """The schema snapshot of `models` imported from `root`, taken in a child process."""
+    result = _child({"models": models, "root": str(Path(root).resolve()), "snapshot": True})
+    if result.get("snapshot") is None:
+        failed = next((p.error for c in VerifyResult.from_dict(result).checks for p in c.problems), "")
+        raise VerifyError(f"the models do not load: {failed}")
     return result["snapshot"]
 
 
