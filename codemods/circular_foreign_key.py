@@ -107,6 +107,7 @@ class CircularForeignKey(Codemod):
         if edge.fact.place == "field":
             description += " through `sa_column_args=(ForeignKey(...),)`"
         op = _create_op(edge, name, by_convention, call)
+        description += f"; Alembic autogenerate omits this FK from `create_table` (alembic#326): add `{op}`"
         table = edge.table
         return self.finding(
             ctx,

@@ -178,7 +178,11 @@ def _candidates(child: ModelInfo, parent: ModelInfo) -> list[ColumnInfo]:
         stem = stem.rstrip("_")
         if len(stem) < 2:
             continue
-        if any(w.startswith(stem) or stem.startswith(w) or difflib.SequenceMatcher(None, stem, w).ratio() >= 0.8 for w in words):
+        # `org_id`, `organization_id`, `billing_contact_id` (a role + the target), `organisation_id`
+        if any(
+            w.startswith(stem) or stem.startswith(w) or stem.endswith(f"_{w}") or difflib.SequenceMatcher(None, stem, w).ratio() >= 0.8
+            for w in words
+        ):
             found.append(column)
     return found
 
