@@ -24,6 +24,7 @@ CYCLE = (
 CASES = [
     ("two_table_cycle_across_files", CYCLE.format(tables="organizations, users")),
     ("three_table_cycle", CYCLE.format(tables="accounts, members, projects")),
+    ("two_cycles_through_one_table", CYCLE.format(tables="organizations, projects, users")),
     ("column_cycle", CYCLE.format(tables="organizations, users")),
     ("sqlmodel_field_cycle", CYCLE.format(tables="hero, team")),
     ("naming_convention", None),  # the convention names the FKs: drop_all works, Alembic still needs use_alter

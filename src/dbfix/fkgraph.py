@@ -133,8 +133,9 @@ class Break:
 class FkGraph:
     """Every foreign key of the project, diagnosed, with the smallest set of edges breaking each cycle."""
 
-    def __init__(self, view: SchemaView) -> None:
+    def __init__(self, view: SchemaView, broken: frozenset[tuple] = frozenset()) -> None:
         self.view = view
+        self.broken = broken  # identities of FKs to count as `use_alter` already (fixed in other files)
         self.index: ProjectIndex = view.index
         found = [f for f in self.index.extra(KEY).values() if isinstance(f, ModuleFkFacts)]
         self.declared = {k: v for f in found for k, v in f.declared.items()}
@@ -328,7 +329,11 @@ class FkGraph:
         candidates = [
             e
             for e in self.edges
-            if e.target is not None and e.problem is None and e.target.key != e.table.key and not e.breaks_cycles
+            if e.target is not None
+            and e.problem is None
+            and e.target.key != e.table.key
+            and not e.breaks_cycles
+            and identity(e.fact) not in self.broken
         ]
         for component in strongly_connected(candidates):
             inside = [e for e in candidates if e.table.key in component and e.target.key in component]  # type: ignore[union-attr]
@@ -481,22 +486,44 @@ def cycle_through(edge: Edge, edges: list[Edge]) -> list[str]:
 
 # -- one graph per index, or per changed file ----------------------------------------------------------
 
+def identity(fact: ConstraintFact) -> tuple:
+    """A foreign key's identity that survives edits to its file (unlike its position)."""
+    return (
+        fact.module,
+        fact.owner,
+        fact.place,
+        fact.column,
+        tuple((a.kind, a.value, a.owner) for a in fact.columns),
+        tuple((a.kind, a.value, a.owner) for a in fact.referred),
+    )
+
+
 _BASE: list[tuple[ProjectIndex, FkGraph]] = []
+_LAST: list[tuple[ast.Module, ProjectIndex, FkGraph]] = []  # the three FK rules run on the same tree in turn
 
 
 def graph_for(ctx: object) -> FkGraph:
     """The FK graph as the file being fixed now has it (its schema facts re-read from `ctx.tree`)."""
     index: ProjectIndex = ctx.index  # type: ignore[attr-defined]
+    tree: ast.Module = ctx.tree  # type: ignore[attr-defined]
+    if _LAST and _LAST[0][0] is tree and _LAST[0][1] is index:
+        return _LAST[0][2]
     module = ctx.names.module  # type: ignore[attr-defined]
-    current = sch.collect_module(ctx.tree, ctx.names, ctx.q)  # type: ignore[attr-defined]
+    current = sch.collect_module(tree, ctx.names, ctx.q)  # type: ignore[attr-defined]
     stored = index.modules.get(module)
     stored_schema = stored.extra.get(sch.KEY) if stored is not None else None
+    if not _BASE or _BASE[0][0] is not index:
+        _BASE[:] = [(index, FkGraph(SchemaView(index)))]
+    base = _BASE[0][1]
     if current == (stored_schema or sch.ModuleSchema(module)):
-        # unchanged since indexing (the usual case): one graph serves every file of the run
-        if not _BASE or _BASE[0][0] is not index:
-            _BASE[:] = [(index, FkGraph(SchemaView(index)))]
-        return _BASE[0][1]
-    return FkGraph(SchemaView(index, current))
+        found = base  # unchanged since indexing (the usual case): one graph serves every file of the run
+    else:
+        # A file a fix changed: its own FKs as they are now, and the edges the project-wide choice gave to
+        # other files counted as fixed, so that a cycle is never broken twice (here and there).
+        others = frozenset(identity(b.edge.fact) for b in base.breaks.values() if b.edge.fact.module != module)
+        found = FkGraph(SchemaView(index, current), others)
+    _LAST[:] = [(tree, index, found)]
+    return found
 
 
 def calls_at(tree: ast.Module) -> dict[tuple[int, int, int, int], ast.Call]:
