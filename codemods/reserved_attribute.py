@@ -243,35 +243,39 @@ class ReservedAttribute(Codemod):
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         sa = ctx.versions.sqlalchemy
         plans = plans_for(ctx.index, ctx.config.rename_metadata_to, sa is not None and tuple(sa) >= (2, 1))
-        attrs = plans.attrs()
-        for node in ast.walk(ctx.tree):
-            if isinstance(node, ast.ClassDef):
-                yield from self._class(ctx, plans, node)
-            elif attrs and isinstance(node, ast.Attribute) and node.attr in attrs:
-                yield from self._attribute(ctx, plans, node)
-            elif attrs and isinstance(node, ast.Call):
+        for node, qualname in _classes(ctx.tree.body, ctx.names.module):
+            yield from self._class(ctx, plans, node, qualname)
+        attrs = {attr for attr in plans.attrs() if attr in ctx.source}
+        if not attrs:
+            return
+        for node in ctx.nodes(ast.Attribute, ast.Call, ast.Name):
+            if isinstance(node, ast.Attribute):
+                if node.attr in attrs:
+                    yield from self._attribute(ctx, plans, node)
+            elif isinstance(node, ast.Call):
                 yield from self._call(ctx, plans, node)
-            elif attrs and isinstance(node, ast.Name) and node.id in attrs and isinstance(node.ctx, ast.Load):
+            elif node.id in attrs and isinstance(node.ctx, ast.Load):
                 yield from self._class_body_name(ctx, plans, node)
 
     # -- definitions ------------------------------------------------------------------------------
 
-    def _class(self, ctx: FileContext, plans: Plans, node: ast.ClassDef) -> Iterator[Finding]:
-        qualname = ctx.class_qualname(node)
+    def _class(self, ctx: FileContext, plans: Plans, node: ast.ClassDef, qualname: str) -> Iterator[Finding]:
+        if qualname not in ctx.index.classes:
+            return
         for attr in plans.attrs():
             rename = plans.renames.get((qualname, attr))
             if rename is None:
                 continue
             for stmt in node.body:
                 if _defines(stmt, attr):
-                    yield self._definition(ctx, node, stmt, rename)
+                    yield self._definition(ctx, stmt, rename)
         model = ctx.index.model(qualname)
         if model is not None:
-            yield from self._dunders(ctx, node, model.style)
+            yield from self._dunders(ctx, node, qualname, model.style)
         if SQLMODEL in mro(ctx.index, qualname):
             yield from self._pydantic_names(ctx, node, qualname)
 
-    def _definition(self, ctx: FileContext, cls: ast.ClassDef, stmt: ast.stmt, rename: Rename) -> Finding:
+    def _definition(self, ctx: FileContext, stmt: ast.stmt, rename: Rename) -> Finding:
         attr, new = rename.attr, rename.new
         models = ", ".join(f"`{_short(m)}`" for m in rename.models)
         message = f"`{_short(rename.owner)}.{attr}`: `{attr}` is reserved by SQLAlchemy's declarative API"
@@ -303,7 +307,7 @@ class ReservedAttribute(Codemod):
             notes=notes,
         )
 
-    def _dunders(self, ctx: FileContext, node: ast.ClassDef, style: str) -> Iterator[Finding]:
+    def _dunders(self, ctx: FileContext, node: ast.ClassDef, qualname: str, style: str) -> Iterator[Finding]:
         for stmt in node.body:
             for attr in ("__table__", "__mapper__", "__tablename__"):
                 if not _defines(stmt, attr) or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -316,7 +320,7 @@ class ReservedAttribute(Codemod):
                 if attr == "__tablename__" or style == "sqlmodel":
                     yield self.finding(ctx, stmt, message, notes=[f"rename the column attribute by hand, keeping the column name \"{attr}\""])
                     continue
-                info = ctx.index.classes.get(ctx.class_qualname(node))
+                info = ctx.index.classes.get(qualname)
                 taken = info.attributes if info else set()
                 new = next(c for c in (DUNDER_COLUMNS[attr], *(f"{DUNDER_COLUMNS[attr]}{i}" for i in range(2, 100))) if c not in taken)
                 target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target  # type: ignore[attr-defined]
@@ -513,6 +517,18 @@ def _bare(ctx: FileContext, node: ast.Attribute) -> bool:
     if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node:
         return True
     return isinstance(parent, ast.keyword) and parent.arg is not None and "metadata" in parent.arg
+
+
+def _classes(body: list[ast.stmt], prefix: str) -> Iterator[tuple[ast.ClassDef, str]]:
+    """The classes the project index knows, with their qualified names (as `dbfix.index` names them)."""
+    for stmt in body:
+        if isinstance(stmt, ast.ClassDef):
+            qualname = f"{prefix}.{stmt.name}"
+            yield stmt, qualname
+            yield from _classes(stmt.body, qualname)
+        elif isinstance(stmt, (ast.If, ast.Try)):
+            yield from _classes(stmt.body, prefix)
+            yield from _classes(stmt.orelse, prefix)
 
 
 def _renamed_text(shown: str, attr: str, new: str) -> str:
