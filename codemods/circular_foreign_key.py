@@ -171,7 +171,7 @@ def _edits(ctx: FileContext, call: ast.Call, fact: ConstraintFact, name: str | N
     if target is None or _kw(call, "sa_column_args") is not None or _kw(call, "sa_column") is not None:
         return None, []
     bound = ctx.names.lookup("ForeignKey", ctx.names.scope_at(call))
-    if bound is not None and ctx.index.resolve(bound) != "sqlalchemy.ForeignKey" or bound is None and ctx.names.is_bound("ForeignKey", call):
+    if (bound is not None and ctx.index.resolve(bound) != "sqlalchemy.ForeignKey") or (bound is None and ctx.names.is_bound("ForeignKey", call)):
         return None, []
     args = [ctx.code(target)]
     ondelete = _kw(call, "ondelete")

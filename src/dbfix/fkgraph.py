@@ -49,7 +49,7 @@ def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: ModuleFact
             found.declared[qualname] = declared
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and (
-            isinstance(node.func, ast.Attribute) and node.func.attr == "reflect" or _kw(node, "autoload_with") is not None
+            (isinstance(node.func, ast.Attribute) and node.func.attr == "reflect") or _kw(node, "autoload_with") is not None
         ):
             found.reflects = True
     if found != ModuleFkFacts():
@@ -283,7 +283,7 @@ class FkGraph:
             if edge.target is None:
                 unknown = unknown or edge.problem is None  # a FK to a table that does not exist links nothing
                 continue
-            if edge.table.key in lkeys and edge.target.key in rkeys or edge.table.key in rkeys and edge.target.key in lkeys:
+            if (edge.table.key in lkeys and edge.target.key in rkeys) or (edge.table.key in rkeys and edge.target.key in lkeys):
                 return True
         return None if unknown else False
 
