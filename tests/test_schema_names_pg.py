@@ -88,6 +88,11 @@ def _child(request: dict) -> dict:
 
     root = Path(request["root"])
     sys.path.insert(0, str(root))
+    # a forked child inherits the parent's modules: other tests may have imported an `app` or `models`
+    tops = {p.relative_to(root).parts[0].removesuffix(".py") for p in root.rglob("*.py")}
+    for name in [n for n in sys.modules if n.split(".")[0] in tops]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
     warnings.simplefilter("always")
     caught: list[str] = []
     result: dict = {"error": None, "warnings": caught}

@@ -1239,6 +1239,7 @@ def built_name(view: SchemaView, arg: ColumnArg) -> str | None:
 # -- for the codemods -----------------------------------------------------------------------------
 
 _BASE_VIEW: list[tuple[ProjectIndex, SchemaView]] = []
+_LAST_VIEW: list[tuple[ast.Module, ProjectIndex, SchemaView]] = []
 
 
 def view_for(ctx: object) -> SchemaView:
@@ -1248,6 +1249,14 @@ def view_for(ctx: object) -> SchemaView:
     are extracted again from `ctx.tree` and the index rebuilt around them, so that a fixed file is
     judged on what it says now.
     """
+    if _LAST_VIEW and _LAST_VIEW[0][0] is ctx.tree and _LAST_VIEW[0][1] is ctx.index:  # type: ignore[attr-defined]
+        return _LAST_VIEW[0][2]  # the other naming rules on the same file
+    view = _view_for(ctx)
+    _LAST_VIEW[:] = [(ctx.tree, ctx.index, view)]  # type: ignore[attr-defined]
+    return view
+
+
+def _view_for(ctx: object) -> SchemaView:
     index: ProjectIndex = ctx.index  # type: ignore[attr-defined]
     names: ModuleNames = ctx.names  # type: ignore[attr-defined]
     stored = index.modules.get(names.module)
