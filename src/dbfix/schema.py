@@ -597,6 +597,7 @@ class SchemaView:
         self.orphans: list[ConstraintFact] = []  # module-level Index(...) with no table we can tell
         self._metadata: dict[str, list[MetadataFact]] = {}
         self._literals: dict[str, MetadataFact] = {}
+        self._cache: dict[object, object] = {}
         for schema in modules.values():
             self._literals.update(schema.literals)
             for fact in schema.metadata:
@@ -822,8 +823,7 @@ class SchemaView:
 
     # names ---------------------------------------------------------------------------------------
     def sa_name(self, table: TableView, kind: str, columns: list[ColumnInfo], *, name: str | None = None,
-                referred: tuple[TableView, list[ColumnInfo]] | None = None, sqltext: str | None = None,
-                unique: bool = False) -> str | None:
+                referred: tuple[TableView, list[ColumnInfo]] | None = None, sqltext: str | None = None) -> str | None:
         """The name SQLAlchemy gives this index or constraint on PostgreSQL (convention, truncation)."""
         convention, known = self.convention(table.metadata)
         if not known:
@@ -840,12 +840,6 @@ class SchemaView:
         if cache_key not in self._cache:
             self._cache[cache_key] = _pg_names(self, table)
         return self._cache[cache_key]  # type: ignore[return-value]
-
-    @property
-    def _cache(self) -> dict[object, object]:
-        if not hasattr(self, "_cache_store"):
-            self._cache_store: dict[object, object] = {}
-        return self._cache_store
 
     def index_names(self) -> list[NameUse]:
         """Every name the project's tables, indexes and constraints take (explicit, or generated today)."""
