@@ -4,7 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
-from dbfix.findings import DatabaseChange, Edit, Finding
+from dbfix.findings import Edit, Finding
 from dbfix.fkgraph import Break, Edge, FkGraph, calls_at, graph_for, in_module, literal
 from dbfix.index import _const, _kw
 from dbfix.schema import ConstraintFact
@@ -108,7 +108,6 @@ class CircularForeignKey(Codemod):
             description += " through `sa_column_args=(ForeignKey(...),)`"
         op = _create_op(edge, name, by_convention, call)
         description += f"; Alembic autogenerate omits this FK from `create_table` (alembic#326): add `{op}`"
-        table = edge.table
         return self.finding(
             ctx,
             call,
@@ -116,13 +115,9 @@ class CircularForeignKey(Codemod):
             edits=edits,
             imports=imports,
             description=description,
-            database=DatabaseChange(
-                alembic_upgrade=(op,),
-                alembic_downgrade=(
-                    f"op.drop_constraint({_spell(name, by_convention)}, {table.name!r}, type_='foreignkey'{_schema(table.schema, 'schema')})",
-                ),
-                key=f"fk:{table.metadata}:{table.qualified}:{name}",
-            ),
+            # No DatabaseChange: a database that has the tables has this FK under this name already, and an
+            # emitted `op.create_foreign_key` would fail there (DuplicateObject). The op is advice for the
+            # migration that creates the tables.
             notes=(f"{ALEMBIC_326} `{op}` after both `op.create_table(...)` calls",),
         )
 
