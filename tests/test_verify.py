@@ -290,14 +290,14 @@ def write_package(tmp_path: Path, source: str) -> Path:
     ("source", "spec", "label"),
     [
         (
-            "from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\n"
-            "Model = declarative_base()\nclass T(Model):\n    __tablename__ = 't'\n    id = Column(Integer, primary_key=True)\n",
+            ("from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\n"
+             "Model = declarative_base()\nclass T(Model):\n    __tablename__ = 't'\n    id = Column(Integer, primary_key=True)\n"),
             "app.models",
             "app.models:Model",
         ),
         (
-            "from sqlalchemy import Column, Integer, MetaData, Table\nmeta = MetaData()\n"
-            "t = Table('t', meta, Column('id', Integer, primary_key=True))\n",
+            ("from sqlalchemy import Column, Integer, MetaData, Table\nmeta = MetaData()\n"
+             "t = Table('t', meta, Column('id', Integer, primary_key=True))\n"),
             "app.models:meta",
             "app.models:meta",
         ),
@@ -307,10 +307,10 @@ def write_package(tmp_path: Path, source: str) -> Path:
             "app.models:SQLModel",
         ),
         (
-            "import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n"
-            "class Base(DeclarativeBase):\n    pass\nclass Other(DeclarativeBase):\n    pass\n"
-            "class T(Base):\n    __tablename__ = 't'\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
-            "print('hello from the project')\n",
+            ("import sqlalchemy as sa\nfrom sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n"
+             "class Base(DeclarativeBase):\n    pass\nclass Other(DeclarativeBase):\n    pass\n"
+             "class T(Base):\n    __tablename__ = 't'\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
+             "print('hello from the project')\n"),
             "app.models",
             "app.models:Base",
         ),

@@ -17,7 +17,7 @@ from dbfix.findings import DatabaseChange, Finding
 BEGIN = "# ### commands emitted by dbfix for the applied fixes ###"
 END = "# ### end dbfix commands ###"
 # The roots an operation's arguments may name, and the import each needs beyond the template's `sa` and `op`.
-ROOTS = {"sa": None, "op": None, "postgresql": "from sqlalchemy.dialects import postgresql", "sqlmodel": "import sqlmodel"}
+ROOTS: dict[str, str | None] = {"sa": None, "op": None, "postgresql": "from sqlalchemy.dialects import postgresql", "sqlmodel": "import sqlmodel"}
 
 
 class MigrationError(Exception):
@@ -111,9 +111,15 @@ def _value(node: ast.expr) -> Any:
         return ast.literal_eval(node)
     except ValueError:
         pass
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "f":
-        if isinstance(node.func.value, ast.Name) and node.func.value.id == "op" and len(node.args) == 1:
-            return conv(_value(node.args[0]))
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "f"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "op"
+        and len(node.args) == 1
+    ):
+        return conv(_value(node.args[0]))
     target = _root(node.func if isinstance(node, ast.Call) else node)
     allowed = target in (text, literal_column) or (isinstance(target, type) and issubclass(target, TypeEngine))
     if not allowed:
@@ -122,7 +128,7 @@ def _value(node: ast.expr) -> Any:
         return target
     if any(k.arg is None for k in node.keywords) or any(isinstance(a, ast.Starred) for a in node.args):
         raise _Unsupported("*args")
-    return target(*[_value(a) for a in node.args], **{k.arg: _value(k.value) for k in node.keywords})
+    return target(*[_value(a) for a in node.args], **{str(k.arg): _value(k.value) for k in node.keywords})
 
 
 def operation(code: str) -> Any:
@@ -147,7 +153,7 @@ def operation(code: str) -> Any:
         if len(kwargs) != len(call.keywords):
             return None
         result = getattr(_recorder(), call.func.attr)(*args, **kwargs)
-    except Exception:  # not an Alembic operation, or arguments it refuses
+    except Exception:  # noqa: BLE001 - not an Alembic operation, or arguments it refuses
         return None
     return result if isinstance(result, ops.MigrateOperation) else None
 
@@ -176,7 +182,7 @@ def _canonical(code: str) -> str:
 
 def _imports_of(code: str) -> set[str]:
     names = {n.id for n in ast.walk(ast.parse(code, mode="eval")) if isinstance(n, ast.Name)}
-    return {ROOTS[n] for n in names if ROOTS.get(n)}
+    return {line for n in names if (line := ROOTS.get(n))}
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -272,7 +278,7 @@ def script_directory(versions_dir: Path) -> Any:
     versions_dir = versions_dir.resolve()
     if not versions_dir.is_dir():
         raise MigrationError(f"--emit-migration {versions_dir}: not a directory")
-    quiet = {"quiet": True}
+    quiet: Any = {"quiet": True}  # alembic's MessagingOptions
     for ini in (versions_dir.parent.parent / "alembic.ini", versions_dir.parent / "alembic.ini", Path.cwd() / "alembic.ini"):
         if not ini.is_file():
             continue
@@ -285,7 +291,7 @@ def script_directory(versions_dir: Path) -> Any:
             path = Path(location) if Path(location).is_absolute() else ini.parent / location
             config.set_main_option("script_location", str(path).replace("%", "%%"))
             script = ScriptDirectory.from_config(config)
-        except Exception:
+        except Exception:  # noqa: BLE001, S112 - an ini Alembic cannot read: look for the next one
             continue
         locations = [Path(p).resolve() for p in getattr(script, "_version_locations", ())]
         if versions_dir in locations:

@@ -117,6 +117,9 @@ class VerifyResult:
         )
 
 
+# Every `except Exception` below turns what the project's code, SQLAlchemy or the server raised into a
+# finding or a note: verify must report on any project, never crash on one.
+
 # -- the seeds' error texts -----------------------------------------------------------------------
 
 # (pattern in an error or message, the error text from the notes it corresponds to); FACTS.md where the
@@ -124,8 +127,10 @@ class VerifyResult:
 SEEDS: tuple[tuple[str, str], ...] = (
     (
         r"Attribute name 'metadata'|'metadata' is a ClassVar|attribute `metadata`",
-        "seeds/000 #1: sqlalchemy.exc.InvalidRequestError: Attribute name 'metadata' is reserved when using the "
-        "Declarative API.",
+        (
+            "seeds/000 #1: sqlalchemy.exc.InvalidRequestError: Attribute name 'metadata' is reserved when using the "
+            "Declarative API."
+        ),
     ),
     (
         r"invalid input value for enum|is not among the defined enum values|stores the member names",
@@ -137,23 +142,31 @@ SEEDS: tuple[tuple[str, str], ...] = (
     ),
     (
         r"must have timezone information|naive default for the timestamptz|session time zone",
-        "seeds/001 #2: naive vs aware datetimes (FACTS claim 3: psycopg converts through the session TimeZone; "
-        "SQLModel >= 0.0.45: ValueError: Datetime values must have timezone information)",
+        (
+            "seeds/001 #2: naive vs aware datetimes (FACTS claim 3: psycopg converts through the session TimeZone; "
+            "SQLModel >= 0.0.45: ValueError: Datetime values must have timezone information)"
+        ),
     ),
     (
         r"Can't sort tables for DROP|cycle",
-        "seeds/000 #2: circular dependencies in foreign keys (FACTS claim 4: sqlalchemy.exc.CircularDependencyError: "
-        "Can't sort tables for DROP; an unresolvable foreign key dependency exists between tables)",
+        (
+            "seeds/000 #2: circular dependencies in foreign keys (FACTS claim 4: sqlalchemy.exc.CircularDependencyError: "
+            "Can't sort tables for DROP; an unresolvable foreign key dependency exists between tables)"
+        ),
     ),
     (
         r"could not find table",
-        "seeds/000 #2: Foreign key associated with column 'users.org_id' could not find table 'organizations' with "
-        "which to generate a foreign key",
+        (
+            "seeds/000 #2: Foreign key associated with column 'users.org_id' could not find table 'organizations' with "
+            "which to generate a foreign key"
+        ),
     ),
     (
         r"Could not determine join condition|mappers failed to initialize|failed to locate a name",
-        "seeds/000 #3: NoForeignKeysError: Could not determine join condition between parent/child tables on "
-        "relationship User.sessions",
+        (
+            "seeds/000 #3: NoForeignKeysError: Could not determine join condition between parent/child tables on "
+            "relationship User.sessions"
+        ),
     ),
     (
         r"exceeds maximum length|will be truncated to|longer than 63",
@@ -165,8 +178,10 @@ SEEDS: tuple[tuple[str, str], ...] = (
     ),
     (
         r"it has no name|unnamed",
-        "FACTS R4a/R4b: an unnamed constraint cannot be dropped or renamed by a migration: sqlalchemy.exc.CompileError: "
-        "Can't emit DROP CONSTRAINT for constraint ...; it has no name",
+        (
+            "FACTS R4a/R4b: an unnamed constraint cannot be dropped or renamed by a migration: sqlalchemy.exc.CompileError: "
+            "Can't emit DROP CONSTRAINT for constraint ...; it has no name"
+        ),
     ),
     (
         r"duplicate key value violates unique constraint",
@@ -226,7 +241,7 @@ def load_models(spec: str, root: Path) -> Loaded:
             if exc.name and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
                 raise VerifyError(f"cannot import {module_name!r} from {root}: no module named {exc.name!r}") from None
             loaded.error = error_text(exc)
-        except BaseException as exc:  # the project's own import failing is a finding, not a crash
+        except BaseException as exc:  # noqa: BLE001 - the project's own import failing is a finding, not a crash
             loaded.error = error_text(exc)
     loaded.warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
     if loaded.error:
@@ -257,10 +272,10 @@ def load_models(spec: str, root: Path) -> Loaded:
     if not choices:
         raise VerifyError(f"no MetaData in {module_name}; pass --models {module_name}:Base (or the MetaData)")
     if len(choices) > 1:
-        names = ", ".join(sorted(n for c in choices for n in c[1][:1]))
-        raise VerifyError(f"several MetaData objects in {module_name} ({names}); pass --models {module_name}:NAME")
+        listed = ", ".join(sorted(n for c in choices for n in c[1][:1]))
+        raise VerifyError(f"several MetaData objects in {module_name} ({listed}); pass --models {module_name}:NAME")
     loaded.metadata, names = choices[0]
-    loaded.label = f"{module_name}:{sorted(names, key=lambda n: (n != 'Base', n))[0]}"
+    loaded.label = f"{module_name}:{min(names, key=lambda n: (n != 'Base', n))}"
     return loaded
 
 
@@ -275,7 +290,7 @@ def metadata_of(obj: Any) -> Any:
         try:
             for part in path.split("."):
                 value = getattr(value, part)
-        except Exception:
+        except Exception:  # noqa: BLE001, S112 - a property of the project's class may raise anything
             continue
         if isinstance(value, MetaData):
             return value
@@ -300,7 +315,7 @@ def effective_name(item: Any, dialect: Any = None) -> str | None:
         name = dialect.identifier_preparer.format_constraint(item, _alembic_quote=False)
     except exc.IdentifierError:
         name = item.name
-    except Exception:
+    except Exception:  # noqa: BLE001
         name = item.name if isinstance(item.name, str) else None
     return str(name) if name is not None else None
 
@@ -342,14 +357,19 @@ def _check_column(constraint: Any) -> str | None:
         referenced = {c.name for c in constraint.columns} or {
             c.name for c in table.columns if re.search(rf"(?<![\w.]){re.escape(c.name)}(?!\w)", str(constraint.sqltext))
         }
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None
     return next(iter(referenced)) if len(referenced) == 1 else None
 
 
 def constraint_names(table: Any, taken: set[str], dialect: Any = None) -> dict[int, str]:
     """{id(constraint): name} for a table's constraints: SQLAlchemy's name, or the one PostgreSQL will choose."""
-    from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
+    from sqlalchemy import (
+        CheckConstraint,
+        ForeignKeyConstraint,
+        PrimaryKeyConstraint,
+        UniqueConstraint,
+    )
 
     names: dict[int, str] = {}
     order = (PrimaryKeyConstraint, UniqueConstraint, CheckConstraint, ForeignKeyConstraint)
@@ -410,7 +430,7 @@ def type_string(type_: Any, dialect: Any = None) -> str:
         return f"ENUM {t.name}"
     try:
         text = t.compile(dialect=dialect or _pg())
-    except Exception:
+    except Exception:  # noqa: BLE001
         text = repr(t)
     return _TYPE_ALIASES.get(text, text)
 
@@ -431,7 +451,12 @@ def _table_key(schema: str | None, name: str) -> str:
 
 def snapshot_metadata(metadata: Any) -> dict:
     """The schema PostgreSQL would hold for these models, as plain JSON data (see `snapshot_database`)."""
-    from sqlalchemy import CheckConstraint, ForeignKeyConstraint, PrimaryKeyConstraint, UniqueConstraint
+    from sqlalchemy import (
+        CheckConstraint,
+        ForeignKeyConstraint,
+        PrimaryKeyConstraint,
+        UniqueConstraint,
+    )
 
     dialect = _pg()
     tables: dict[str, dict] = {}
@@ -452,8 +477,10 @@ def snapshot_metadata(metadata: Any) -> dict:
         indexes: dict[str, dict] = {}
         named = [(effective_name(i, dialect) or "?", [_expr_name(e) for e in i.expressions], i) for i in table.indexes]
         for name, _, index in sorted(named, key=lambda n: n[:2]):
-            entry = {"columns": [_expr_name(e) for e in index.expressions], "unique": bool(index.unique)}
-            indexes[_unique_key(indexes, name)] = entry
+            indexes[_unique_key(indexes, name)] = {
+                "columns": [_expr_name(e) for e in index.expressions],
+                "unique": bool(index.unique),
+            }
         constraints: dict[str, dict] = {}
         for constraint in sorted(table.constraints, key=lambda c: (names.get(id(c), ""), [c.name for c in c.columns])):
             if id(constraint) not in names:
@@ -468,7 +495,7 @@ def snapshot_metadata(metadata: Any) -> dict:
                 try:
                     target = constraint.referred_table
                     entry["references"] = f"{_table_key(target.schema, target.name)}({', '.join(e.column.name for e in constraint.elements)})"
-                except Exception:
+                except Exception:  # noqa: BLE001
                     entry["references"] = ", ".join(e.target_fullname for e in constraint.elements)
             elif isinstance(constraint, CheckConstraint):
                 entry = {"kind": "check", "columns": []}
@@ -608,7 +635,7 @@ def _sorted_tables(metadata: Any) -> list[Any]:
         warnings.simplefilter("ignore")
         try:
             return [t for t, _ in sort_tables_and_constraints(list(metadata.tables.values())) if t is not None]
-        except Exception:
+        except Exception:  # noqa: BLE001
             return list(metadata.tables.values())
 
 
@@ -620,7 +647,7 @@ def _cycle_foreign_keys(metadata: Any) -> list[Any]:
         warnings.simplefilter("ignore")
         try:
             pairs = sort_tables_and_constraints(list(metadata.tables.values()))
-        except Exception:
+        except Exception:  # noqa: BLE001
             return []
     return [fk for table, fks in pairs if table is None for fk in fks]
 
@@ -657,7 +684,7 @@ def _check_mappers() -> CheckResult:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             configure_mappers()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         check.fail("configuring the mappers failed (every ORM use of any model raises this)", error_text(exc))
     return check
 
@@ -678,7 +705,7 @@ def _check_reserved(metadata: Any, loaded: Loaded) -> CheckResult:
             if name == "metadata":
                 try:
                     cls.metadata.create_all  # noqa: B018 - what `Model.metadata.create_all(engine)` runs into
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     consequence = f"; `{cls.__name__}.metadata.create_all()` raises {error_text(exc)}"
             check.fail(
                 f"{cls.__module__}.{cls.__qualname__}: the mapped attribute `{name}` shadows the declarative `{name}`"
@@ -688,26 +715,19 @@ def _check_reserved(metadata: Any, loaded: Loaded) -> CheckResult:
     return check
 
 
-def compile_ddl(metadata: Any) -> list[str]:
-    """The full PostgreSQL DDL of `create_all`, compiled by SQLAlchemy itself; raises what `create_all` would."""
+def compile_ddl(metadata: Any, drop: bool = False) -> list[str]:
+    """The full PostgreSQL DDL of `create_all` (or `drop_all`), compiled by SQLAlchemy itself; raises what it would."""
     from sqlalchemy import create_mock_engine
 
+    dialect = _pg()
     statements: list[str] = []
-    engine = create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=engine.dialect)).strip()))
+    engine = create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=dialect)).strip()))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        metadata.create_all(engine, checkfirst=False)
-    return statements
-
-
-def drop_ddl(metadata: Any) -> list[str]:
-    from sqlalchemy import create_mock_engine
-
-    statements: list[str] = []
-    engine = create_mock_engine("postgresql://", lambda sql, *a, **k: statements.append(str(sql.compile(dialect=engine.dialect)).strip()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metadata.drop_all(engine, checkfirst=False)
+        if drop:
+            metadata.drop_all(engine, checkfirst=False)
+        else:
+            metadata.create_all(engine, checkfirst=False)
     return statements
 
 
@@ -716,7 +736,7 @@ def _check_ddl(metadata: Any) -> CheckResult:
     try:
         statements = compile_ddl(metadata)
         check.notes.append(f"{len(statements)} CREATE statements compiled for PostgreSQL")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         check.fail("compiling the PostgreSQL DDL of create_all failed" + _closest_table(metadata, exc), error_text(exc))
     return check
 
@@ -845,7 +865,7 @@ def _check_unnamed(metadata: Any) -> CheckResult:
             try:
                 DropConstraint(constraint).compile(dialect=dialect)
                 error = ""
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001
                 error = error_text(exc)
             columns = ", ".join(c.name for c in constraint.columns)
             check.fail(
@@ -874,8 +894,8 @@ def _check_cycles(metadata: Any) -> CheckResult:
     unnamed = [fk for fk in cycle if not effective_name(fk, dialect)]
     error = ""
     try:
-        drop_ddl(metadata)
-    except Exception as exc:
+        compile_ddl(metadata, drop=True)
+    except Exception as exc:  # noqa: BLE001
         if not unnamed and not isinstance(exc, (CircularDependencyError, CompileError)):
             check.notes.append(f"drop_all not compiled: {error_text(exc)} (see ddl)")
         else:
@@ -941,7 +961,7 @@ def evaluate_default(default: Any) -> Any:
     if getattr(default, "is_callable", False):
         try:
             return default.arg(None)
-        except Exception:
+        except Exception:  # noqa: BLE001
             return None
     return None
 
@@ -974,7 +994,7 @@ def _check_datetime_defaults(metadata: Any) -> CheckResult:
                     if bind is not None:
                         try:
                             bind(value, dialect)
-                        except Exception as exc:
+                        except Exception as exc:  # noqa: BLE001
                             error = error_text(exc)
                     check.fail(
                         f"{where}: naive default for the timestamptz column ({kind} gave {value.isoformat()}): "
@@ -1006,7 +1026,7 @@ def offline_checks(loaded: Loaded) -> list[CheckResult]:
     for name, run in OFFLINE_CHECKS:
         try:
             checks.append(run(metadata))
-        except Exception as exc:  # a check must never hide the others
+        except Exception as exc:  # noqa: BLE001 - a check must never hide the others
             check = CheckResult(name, "offline")
             check.fail("the check itself failed on these models", error_text(exc))
             checks.append(check)
@@ -1026,7 +1046,7 @@ def connect_url(url: str) -> Any:
 
     try:
         parsed = make_url(url)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise VerifyError(f"--database-url: {error_text(exc)}") from None
     if parsed.get_backend_name() != "postgresql":
         raise VerifyError(f"--database-url must point to PostgreSQL, not {parsed.get_backend_name()}")
@@ -1063,7 +1083,7 @@ def _run_on_connection(url: Any, work: Any) -> Any:
             engine.dispose()
     except VerifyError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise VerifyError(f"cannot run the online checks on {shown}: {error_text(exc)}") from None
 
 
@@ -1147,10 +1167,10 @@ def _row_values(table: Any, rows: dict[int, dict], serial: int) -> tuple[dict, s
         if column is table.autoincrement_column or column.identity is not None:
             continue
         if column.foreign_keys:
-            fk = sorted(column.foreign_keys, key=lambda f: f.target_fullname)[0]
+            fk = min(column.foreign_keys, key=lambda f: f.target_fullname)
             try:
                 target = fk.column
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001
                 return {}, f"{column.name}: {error_text(exc)}"
             parent = rows.get(id(target.table))
             if parent is not None and parent.get(target.name) is not None:
@@ -1229,7 +1249,7 @@ def _read_schema_back(conn: Any, metadata: Any, schemas: dict[str | None, str], 
     try:
         with conn.begin_nested():
             held = snapshot_database(conn, schemas, exclude=())
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001
         check.notes.append(f"could not read the schema back: {error_text(error)}")
         return
     for change in diff_snapshots(snapshot_metadata(metadata), held):
@@ -1253,7 +1273,7 @@ def _online_steps(conn: Any, metadata: Any, schemas: dict[str | None, str], chec
         with conn.begin_nested(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             metadata.create_all(conn, checkfirst=False)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001
         checks["create-all"].fail("create_all failed on PostgreSQL", error_text(error))
         for name in ONLINE_CHECKS[1:]:
             checks[name].skipped = "create_all failed"
@@ -1274,7 +1294,7 @@ def _online_steps(conn: Any, metadata: Any, schemas: dict[str | None, str], chec
         except exc.IntegrityError as error:  # our synthetic values, not the models, broke a constraint
             checks["insert"].notes.append(f"{table.name}: skipped, the sample row violates a constraint: {error_text(error)}")
             continue
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001
             checks["insert"].fail(f"{table.name}: INSERT of one row built from the column defaults failed", error_text(error))
             continue
         rows[id(table)] = {c.name: row[c] for c in table.columns}
@@ -1292,7 +1312,7 @@ def _online_steps(conn: Any, metadata: Any, schemas: dict[str | None, str], chec
         try:
             with conn.begin_nested():
                 conn.execute(select(table)).all()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001
             checks["read-back"].fail(f"{table.name}: reading the rows back failed", error_text(error))
 
     for table in _sorted_tables(metadata):
@@ -1301,13 +1321,13 @@ def _online_steps(conn: Any, metadata: Any, schemas: dict[str | None, str], chec
             t = impl_type(column.type)
             if getattr(t, "enum_class", None) is None or not hasattr(t, "enums"):
                 continue
-            values = [_label(m.value) for m in t.enum_class]
+            python_values = [_label(m.value) for m in t.enum_class]
             stored = None
             if id(table) in rows:
                 with conn.begin_nested():
                     stored = conn.execute(text(f"SELECT {_quote(column.name)}::text FROM {qualified}")).scalar()
-            probe = next((v for v in values if v not in t.enums), None)
-            if stored is not None and stored in t.enums and stored not in values:
+            probe = next((v for v in python_values if v not in t.enums), None)
+            if stored is not None and stored in t.enums and stored not in python_values:
                 probe = _label(t.enum_class[stored].value) if stored in t.enum_class.__members__ else probe
             if probe is None:
                 continue
@@ -1315,20 +1335,20 @@ def _online_steps(conn: Any, metadata: Any, schemas: dict[str | None, str], chec
             try:
                 with conn.begin_nested():
                     found = conn.execute(text(sql), {"v": probe}).scalar()
-                error = f"WHERE {column.name} = '{probe}' matched {found} rows; the column stores {stored!r}"
-            except Exception as failure:
-                error = error_text(failure)
+                outcome = f"WHERE {column.name} = '{probe}' matched {found} rows; the column stores {stored!r}"
+            except Exception as failure:  # noqa: BLE001
+                outcome = error_text(failure)
             checks["enum-raw-sql"].fail(
                 f"{table.name}.{column.name} stores the member names of {t.enum_class.__name__}: "
                 f"raw SQL expecting the value '{probe}' fails",
-                error,
+                outcome,
             )
 
     try:
         with conn.begin_nested(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             metadata.drop_all(conn, checkfirst=False)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001
         checks["drop-all"].fail("drop_all failed on PostgreSQL", error_text(error))
 
 
@@ -1364,6 +1384,7 @@ def _child(request: dict) -> dict:
             text=True,
             cwd=request["root"],
             env=env,
+            check=False,
         )
         if not out.exists():
             last = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
@@ -1383,7 +1404,7 @@ def _child_main() -> None:
         answer: dict = {"result": data}
     except VerifyError as exc:
         answer = {"error": str(exc)}
-    except BaseException as exc:  # a dbfix bug or a project that escapes every guard: still one line
+    except BaseException as exc:  # noqa: BLE001 - a dbfix bug or a project that escapes every guard: still one line
         answer = {"error": f"internal error: {error_text(exc)}"}
     Path(request["out"]).write_text(json.dumps(answer, default=str))
     sys.stdout.flush()
@@ -1391,7 +1412,7 @@ def _child_main() -> None:
 
 
 def _git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         message = (proc.stderr.strip().splitlines() or [f"git {args[0]} failed"])[-1]
         raise VerifyError(f"git {args[0]}: {message}")
