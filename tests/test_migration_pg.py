@@ -152,17 +152,7 @@ def apply_fixes(project: Path) -> list[Finding]:
     return [f for r in outcome.results for f in r.applied]
 
 
-DBF008_NEW_TABLES_ONLY = pytest.mark.xfail(
-    reason="DBF008 puts op.create_foreign_key(...) (advice for migrations that create the tables, alembic#326) into "
-    "DatabaseChange.alembic_upgrade; on a database that has the tables the FK exists and upgrade fails: "
-    'DuplicateObject: constraint "organizations_owner_id_fkey" for relation "organizations" already exists',
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=DBF008_NEW_TABLES_ONLY) if n == "circular_fk" else n for n in CASES_ROWS]
-)
+@pytest.mark.parametrize("name", CASES_ROWS)
 def test_emitted_migration_carries_a_filled_database_to_the_fixed_models(name: str, tmp_path: Path, pg_schema) -> None:
     import sqlalchemy
 
