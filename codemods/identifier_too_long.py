@@ -82,7 +82,7 @@ class IdentifierTooLong(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         module = ctx.names.module
-        taken = {use.name for use in view.index_names()}
+        taken = set(view.taken_names())
         for table, fact in in_module(view, module):
             call = calls.get(fact.pos)
             if call is not None and fact.name is not None and _too_long(fact.name):

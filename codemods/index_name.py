@@ -84,7 +84,7 @@ class IndexName(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         module = ctx.names.module
-        taken = {use.name for use in view.index_names()}
+        taken = set(view.taken_names())
         for table, fact in in_module(view, module):
             call = calls.get(fact.pos)
             if fact.kind != "index" or call is None:
@@ -214,9 +214,7 @@ class IndexName(Codemod):
 
     def _column_collisions(self, ctx: FileContext, view: SchemaView, module: str) -> Iterator[Finding]:
         """`index=True` whose generated name another table's index takes (a convention without the table)."""
-        for table in view.tables.values():
-            if table.module != module:
-                continue
+        for table in view.tables_in(module):
             for attr, info in table.columns.items():
                 if not info.index or info.module not in ("", module):
                     continue

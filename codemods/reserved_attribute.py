@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from dbfix.codemod import Codemod, FileContext
+from dbfix.config import Config
+from dbfix.versions import TargetVersions
 from dbfix.findings import Edit, Finding
 from dbfix.index import (
     COLUMN_CALLS,
@@ -13,6 +15,7 @@ from dbfix.index import (
     FIELD_CALLS,
     MAPPED_COLUMN_CALLS,
     RELATIONSHIP_CALLS,
+    ClassInfo,
     ProjectIndex,
     _kw,
 )
@@ -68,6 +71,15 @@ BASEMODEL_MEMBERS = frozenset(
     }
 )
 DUNDER_COLUMNS = {"__table__": "table_", "__mapper__": "mapper_"}
+
+
+def _declares_reserved(cls: ClassInfo) -> bool:
+    attrs = cls.attributes
+    return (
+        bool(attrs & {"metadata", "registry", "__mapper__", "__table__"})
+        or ("__tablename__" in attrs and cls.tablename is None)
+        or any(a.startswith("model_") for a in attrs)
+    )
 
 
 @dataclass(frozen=True)
@@ -239,6 +251,11 @@ class ReservedAttribute(Codemod):
     code = "DBF001"
     name = "reserved-attribute"
     triggers = r"metadata|registry|__table__|__mapper__|__tablename__|model_"
+
+    @classmethod
+    def active(cls, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
+        # every finding starts from a model, mixin or SQLModel base that declares a reserved name
+        return any(_declares_reserved(c) for c in index.classes.values() if index.is_model_or_mixin(c.qualname))
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         sa = ctx.versions.sqlalchemy

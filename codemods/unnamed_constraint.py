@@ -77,7 +77,7 @@ class UnnamedConstraint(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         cyclic = {id(edge.fact): edge for edge in view.cyclic_foreign_keys()}
-        taken = {use.name for use in view.index_names()}
+        taken = set(view.taken_names())
         for table, fact in in_module(view, ctx.names.module):
             if fact.kind not in KINDS or fact.named:
                 continue

@@ -143,8 +143,7 @@ def _cache_dir(config: Config, option: Path | None) -> Path:
 
 def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, quiet: bool, cache_dir: Path | None) -> int:
     """Editor mode: source on stdin; `apply` prints the fixed source, the others report as usual."""
-    from dbfix.codemod import selected_codemods
-    from dbfix.engine import RunResult, SourceError, decode, fix_source, load_index
+    from dbfix.engine import RunResult, SourceError, active_codemods, decode, fix_source, load_index
     from dbfix.index import module_name_for
     from dbfix.report import Reporter
     from dbfix.versions import detect_versions
@@ -169,9 +168,8 @@ def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, qu
     index = load_index(root, config, override=(path, data), cache=cache)
     cache.save()
     versions = detect_versions(root, config.target_python)
-    result = fix_source(
-        decoded.text, str(filename), module, index, config, versions, selected_codemods(config), apply=mode != "check"
-    )
+    codemods = active_codemods(config, index, versions)
+    result = fix_source(decoded.text, str(filename), module, index, config, versions, codemods, apply=mode != "check")
     if mode == "apply":
         if result.error:
             click.echo(f"{filename}: error: {result.error}", err=True)

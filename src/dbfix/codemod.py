@@ -138,6 +138,11 @@ class Codemod:
         raise NotImplementedError
 
     @classmethod
+    def active(cls, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
+        """Whether the project can have a finding at all; when not, no file is parsed for this rule."""
+        return True
+
+    @classmethod
     def summary(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0]
 

@@ -223,6 +223,11 @@ class Job:
     stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
 
 
+def active_codemods(config: Config, index: ProjectIndex, versions: TargetVersions) -> list[type[Codemod]]:
+    """The selected codemods that can find anything in this project (see `Codemod.active`)."""
+    return [c for c in selected_codemods(config) if c.active(index, config, versions)]
+
+
 def _codemods(codes: Sequence[str]) -> list[type[Codemod]]:
     from dbfix.codemod import all_codemods
 
@@ -375,7 +380,7 @@ def run(
     versions = detect_versions(root, config.target_python)
     cache = Cache.load(cache_dir)
     index = load_index(root, config, cache=cache, paths=project)
-    codes = tuple(c.code for c in selected_codemods(config))
+    codes = tuple(c.code for c in active_codemods(config, index, versions))
     run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
     job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps)
     outcome = RunResult(skipped=skipped, versions=versions)

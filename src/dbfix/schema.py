@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TypeVar
 
 from dbfix.index import (
     ColumnInfo,
@@ -43,6 +44,7 @@ from dbfix.index import (
 from dbfix.names import ModuleNames
 
 KEY = "schema"
+T = TypeVar("T")
 Resolver = Callable[[ast.AST], "str | None"]
 Pos = tuple[int, int, int, int]  # lineno, col_offset, end_lineno, end_col_offset of the call (as in `ast`)
 
@@ -701,10 +703,35 @@ class SchemaView:
         return None
 
     def tables_named(self, name: str, schema: str | None = None, metadata: str | None = None) -> list[TableView]:
-        return [
-            t for t in self.tables.values()
-            if t.name == name and t.schema == schema and (metadata is None or t.metadata == metadata)
-        ]
+        by_name = self._memo("by_name", self._tables_by_name)
+        return [t for t in by_name.get((name, schema), ()) if metadata is None or t.metadata == metadata]
+
+    def _tables_by_name(self) -> dict[tuple[str, str | None], list[TableView]]:
+        found: dict[tuple[str, str | None], list[TableView]] = {}
+        for table in self.tables.values():
+            found.setdefault((table.name, table.schema), []).append(table)
+        return found
+
+    def tables_in(self, module: str) -> list[TableView]:
+        """The tables declared in one module."""
+        by_module = self._memo("by_module", self._tables_by_module)
+        return by_module.get(module, [])
+
+    def _tables_by_module(self) -> dict[str, list[TableView]]:
+        found: dict[str, list[TableView]] = {}
+        for table in self.tables.values():
+            found.setdefault(table.module, []).append(table)
+        return found
+
+    def taken_names(self) -> set[str]:
+        """Every index, constraint and table name in the project (do not mutate)."""
+        return self._memo("taken", lambda: {use.name for use in self.index_names()})
+
+    def _memo(self, key: object, compute: Callable[[], T]) -> T:
+        """Project-wide answers are computed once per view: every file of a run asks for them."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]  # type: ignore[return-value]
 
     def metadata_key(self, key: str) -> str:
         """One key per MetaData: `Base.metadata`, `Base` and `declarative_base(metadata=md)`'s `md` agree."""
@@ -761,6 +788,9 @@ class SchemaView:
     # foreign keys --------------------------------------------------------------------------------
     def foreign_keys(self) -> list[ForeignKeyEdge]:
         """Every foreign key of every table, its target resolved where the project defines it."""
+        return self._memo("foreign_keys", self._foreign_keys)
+
+    def _foreign_keys(self) -> list[ForeignKeyEdge]:
         edges: list[ForeignKeyEdge] = []
         for view in self.tables.values():
             for fact in view.constraints:
@@ -814,6 +844,9 @@ class SchemaView:
 
     def cyclic_foreign_keys(self) -> list[ForeignKeyEdge]:
         """The foreign keys that lie on a cycle between two or more tables (self-references excluded)."""
+        return self._memo("cyclic_foreign_keys", self._cyclic_foreign_keys)
+
+    def _cyclic_foreign_keys(self) -> list[ForeignKeyEdge]:
         edges = [e for e in self.foreign_keys() if e.target is not None and e.target.key != e.table.key]
         graph: dict[str, set[str]] = {}
         for e in edges:
@@ -848,6 +881,9 @@ class SchemaView:
         return self._cache["names"]  # type: ignore[return-value]
 
     def names_in(self, schema: str | None, *, relation: bool | None = None) -> dict[str, list[NameUse]]:
+        return self._memo(("names_in", schema, relation), lambda: self._names_in(schema, relation))
+
+    def _names_in(self, schema: str | None, relation: bool | None) -> dict[str, list[NameUse]]:
         found: dict[str, list[NameUse]] = {}
         for use in self.index_names():
             if use.schema == schema and (relation is None or use.relation == relation):
@@ -1273,12 +1309,18 @@ def calls_by_pos(ctx: object) -> dict[Pos, ast.Call]:
 
 def in_module(view: SchemaView, module: str) -> Iterator[tuple[TableView, ConstraintFact]]:
     """(table, constraint) for every constraint written in `module`; a mixin's once, with its first table."""
+    yield from view._memo("in_module", lambda: _constraints_by_module(view)).get(module, ())
+
+
+def _constraints_by_module(view: SchemaView) -> dict[str, list[tuple[TableView, ConstraintFact]]]:
+    found: dict[str, list[tuple[TableView, ConstraintFact]]] = {}
     seen: set[int] = set()
     for table in view.tables.values():
         for fact in table.constraints:
-            if fact.module == module and id(fact) not in seen:
+            if id(fact) not in seen:
                 seen.add(id(fact))
-                yield table, fact
+                found.setdefault(fact.module, []).append((table, fact))
+    return found
 
 
 def literal(text: str) -> str:
