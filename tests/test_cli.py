@@ -212,3 +212,28 @@ def test_newer_syntax_falls_back_to_a_warning_not_an_error(project: Path) -> Non
     assert "newer.py: warning: not checked" in result.output
     assert newer.read_text() == source
     assert FIXED_LINE in (project / "app" / "models.py").read_text()
+
+
+def test_emit_migration_writes_one_revision_for_the_applied_fixes(tmp_path: Path) -> None:
+    pytest.importorskip("alembic")
+    work = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, work)
+    versions = work / "migrations" / "versions"
+    result = invoke("apply", "--unsafe-fixes", "--emit-migration", str(versions), str(work))
+    assert result.exit_code == 0, result.output
+    (revision,) = [p for p in versions.glob("*.py") if p.name != "0001_init.py"]
+    text = revision.read_text()
+    assert "down_revision: Union[str, Sequence[str], None] = '0001'" in text
+    assert "ALTER TYPE userrole RENAME VALUE 'ADMIN' TO 'admin'" in text
+    assert "op.create_index('ix_users_org_id_email', 'users', ['org_id', 'email']" in text
+    compile(text, str(revision), "exec")
+
+
+def test_emit_migration_needs_a_real_apply(project: Path) -> None:
+    result = invoke("apply", "--dry-run", "--emit-migration", str(project / "versions"), str(project))
+    assert result.exit_code == 2 and "cannot go with --dry-run" in result.output
+
+
+def test_verify_is_a_command() -> None:
+    result = invoke("verify", "--help")
+    assert result.exit_code == 0 and "only dbfix command that imports and runs project code" in result.output

@@ -73,10 +73,19 @@ def main() -> None:
 @_options
 @click.option("--dry-run", is_flag=True, help="Show the diffs, write nothing; exit 1 if anything would change.")
 @click.option("--diff", "plain_diff", is_flag=True, help="Print a unified diff that `git apply` accepts; write nothing.")
-def apply(dry_run: bool, plain_diff: bool, **options) -> None:
+@click.option(
+    "--emit-migration",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one Alembic revision with the database changes of the applied fixes into this versions/ folder.",
+)
+def apply(dry_run: bool, plain_diff: bool, emit_migration: Path | None, **options) -> None:
     """Rewrite files (default path: .)."""
     mode = "diff" if plain_diff else "dry-run" if dry_run else "apply"
-    _run(mode, **options)
+    if emit_migration is not None and mode != "apply":
+        _fail("--emit-migration writes a revision for fixes that are applied: it cannot go with --dry-run or --diff")
+    if emit_migration is not None and options.get("stdin_filename"):
+        _fail("--emit-migration cannot go with --stdin-filename")
+    _run(mode, emit_migration=emit_migration, **options)
 
 
 @main.command()
@@ -100,6 +109,7 @@ def _run(
     config_file: Path | None,
     no_cache: bool,
     cache_dir: Path | None,
+    emit_migration: Path | None = None,
 ) -> None:
     from dbfix.report import Reporter
 
@@ -129,7 +139,27 @@ def _run(
         _fail(str(exc))
     except ConfigError as exc:
         _fail(str(exc))
-    sys.exit(reporter.report(outcome))
+    code = reporter.report(outcome)
+    if emit_migration is not None:
+        code = max(code, _emit_migration(emit_migration, outcome))
+    sys.exit(code)
+
+
+def _emit_migration(versions: Path, outcome) -> int:
+    """Write the Alembic revision the applied fixes need; 0 when written or not needed, 2 on failure."""
+    from dbfix.migration import MigrationError, write_revision
+
+    applied = [f for r in outcome.results if r.written for f in r.applied]
+    try:
+        path = write_revision(versions, applied, "dbfix fixes")
+    except MigrationError as exc:
+        click.echo(f"dbfix: error: {exc}", err=True)
+        return 2
+    if path is None:
+        click.echo("No database changes to migrate: no revision written.", err=True)
+    else:
+        click.echo(f"Wrote the migration {path}", err=True)
+    return 0
 
 
 def _cache_dir(config: Config, option: Path | None) -> Path:
@@ -268,3 +298,12 @@ def explain(rule: str) -> None:
         console.print(Markdown(header + codemod.documentation()))
     else:
         click.echo(header + codemod.documentation())
+
+
+def _register_verify() -> None:
+    from dbfix.cli_verify import verify
+
+    main.add_command(verify)
+
+
+_register_verify()
