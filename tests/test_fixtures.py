@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from dbfix.codemod import all_codemods
-from dbfix.config import Config
+from dbfix.config import Config, load_config
 from dbfix.engine import fix_source, run
 from dbfix.index import build_index
 from dbfix.versions import TargetVersions
@@ -76,7 +76,8 @@ def test_project_tree(case: Path, tmp_path: Path) -> None:
     shutil.copytree(case / "before", work)
     (work / "pyproject.toml").touch(exist_ok=True)
     codemod = CODEMODS[case.parent.name]
-    config = Config(root=work, select=(codemod.code,), unsafe_fixes=(case / "unsafe").exists())
+    # a case's own pyproject.toml may set [tool.dbfix] options; the case decides the rule and unsafe fixes
+    config = load_config(work).replace(root=work, select=(codemod.code,), unsafe_fixes=(case / "unsafe").exists())
     outcome = run([work], config, apply=True, write=True, jobs=1)
     assert [r.error for r in outcome.results if r.error] == []
     comparison = filecmp.dircmp(work, case / "after", ignore=["pyproject.toml", "__pycache__"])
