@@ -76,3 +76,39 @@ def test_no_cache_directory_means_nothing_is_written(tmp_path: Path) -> None:
     root = _project(tmp_path)
     _check(root, None)
     assert not (root / ".dbfix_cache").exists()
+
+
+def test_facts_read_back_from_the_cache_equal_fresh_ones(tmp_path: Path) -> None:
+    """Rules compare cached facts with facts extracted again after a fix: a pickle round trip must keep them equal."""
+    from dbfix.cache import Cache
+    from dbfix.engine import load_index
+
+    root = _project(tmp_path)
+    (root / "app" / "enums.py").write_text("import enum\n\nclass Role(enum.Enum):\n    A = 'a'\n    B = compute()\n")
+    cache_dir = root / ".dbfix_cache"
+    config = Config(root=root)
+    fresh = load_index(root, config, cache=Cache.load(None))
+    first = Cache.load(cache_dir)
+    load_index(root, config, cache=first)
+    first.save()
+    cached = load_index(root, config, cache=Cache.load(cache_dir))
+    assert cached.modules.keys() == fresh.modules.keys()
+    for name, facts in fresh.modules.items():
+        assert cached.modules[name].classes == facts.classes, name
+
+
+def test_a_dry_run_is_remembered_and_apply_writes_the_same_fix(tmp_path: Path) -> None:
+    root = _project(tmp_path)
+    cache = root / ".dbfix_cache"
+    config = Config(root=root)
+    first = run([root], config, apply=True, write=False, jobs=1, cache_dir=cache)
+    second = run([root], config, apply=True, write=False, jobs=1, cache_dir=cache)
+    (old,) = [r for r in first.results if r.changed]
+    (new,) = [r for r in second.results if r.changed]
+    assert new.cached and not old.cached
+    assert (new.old_source, new.new_source) == (old.old_source, old.new_source)
+    written = run([root], config, apply=True, write=True, jobs=1, cache_dir=cache)
+    assert [r.written for r in written.results if r.changed] == [True]
+    assert (root / "app" / "service.py").read_text() == old.new_source
+    after = run([root], config, apply=True, write=False, jobs=1, cache_dir=cache)
+    assert not any(r.changed for r in after.results)

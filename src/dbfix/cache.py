@@ -13,6 +13,8 @@ from dbfix import __version__
 
 CACHE_DIR = ".dbfix_cache"
 _FILE = f"cache-{__version__}.pickle"
+# (key, the findings of that content, (fixed source, applied, remaining) when fixes change it)
+CacheEntry = tuple[str, list, "tuple[str, list, list] | None"]
 
 
 def digest(*parts: bytes | str) -> str:
@@ -32,8 +34,8 @@ class Cache:
     first: dict[tuple[str, str], object] = field(default_factory=dict)
     # (path, content digest, digest of every file's pass-one facts) -> complete module facts
     second: dict[tuple[str, str, str], object] = field(default_factory=dict)
-    # path -> (key of content + run settings + whole-index digest, findings)
-    findings: dict[str, tuple[str, list]] = field(default_factory=dict)
+    # path -> (key of content + run settings + whole-index digest, findings, fixed or None)
+    findings: dict[str, CacheEntry] = field(default_factory=dict)
     # path -> ((size, mtime_ns), content digest, passes the index prefilter): files unchanged since are not read
     stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
     dirty: bool = False

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbfix import __version__
-from dbfix.cache import Cache, digest
+from dbfix.cache import Cache, CacheEntry, digest
 from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
 from dbfix.config import Config
 from dbfix.discovery import Skipped, discover, project_files
@@ -219,7 +219,7 @@ class Job:
     apply: bool
     write: bool
     run_key: str = ""
-    cached: dict[str, tuple[str, list]] = field(default_factory=dict)
+    cached: dict[str, CacheEntry] = field(default_factory=dict)
     stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
 
 
@@ -245,9 +245,9 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         except OSError:
             known = None
         if known is not None and known[0] == (stat.st_size, stat.st_mtime_ns):
-            cached = _from_cache(shown, digest(job.run_key, known[1]), hit, job)
+            cached = _nothing_to_fix(shown, digest(job.run_key, known[1]), hit, job)
             if cached is not None:
-                return cached
+                return cached  # unchanged and nothing to fix: not even read
     try:
         if data is None:
             data = path.read_bytes()
@@ -256,41 +256,56 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         return FileResult(path=shown, error=f"cannot read: {exc.strerror or exc}")
     key = digest(job.run_key, digest(data)) if job.run_key else None
     if hit is not None and key is not None:
-        cached = _from_cache(shown, key, hit, job)
+        cached = _nothing_to_fix(shown, key, hit, job)
         if cached is not None:
             return cached
     try:
         decoded = decode(data)
     except SourceError as exc:
         return FileResult(path=shown, error=str(exc))
-    module = module_name_for(path, job.root) if _under(path, job.root) else (path.stem, False)
-    try:
-        result = fix_source(
-            decoded.text, shown, module, job.index, job.config, job.versions, _codemods(job.codes), apply=job.apply
-        )
-    except Exception as exc:  # a codemod bug must not stop the run or touch the file
-        return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
-    if result.error is None and not result.changed:
-        result.cache_key = key
+    result = _fixed_from_cache(shown, key, hit, decoded.text) if job.apply else None
+    if result is None:
+        module = module_name_for(path, job.root) if _under(path, job.root) else (path.stem, False)
+        try:
+            result = fix_source(
+                decoded.text, shown, module, job.index, job.config, job.versions, _codemods(job.codes), apply=job.apply
+            )
+        except Exception as exc:  # a codemod bug must not stop the run or touch the file
+            return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
+        if key is not None and result.error is None:
+            # what this content gives, fixed or not: a later check, dry run or apply starts from it
+            fixed = (result.new_source, result.applied, result.remaining) if result.changed else None
+            result.cache_entry = (key, result.findings, fixed)
     if job.write and result.changed and result.error is None:
         try:
             new_data = encode(result.new_source, decoded)  # type: ignore[arg-type]
             write_atomic(path, new_data, data, stat)  # type: ignore[arg-type]
             result.written = True
-            result.cache_key = digest(job.run_key, digest(new_data)) if job.run_key else None
+            if job.run_key:
+                result.cache_entry = (digest(job.run_key, digest(new_data)), result.remaining, None)
         except (OSError, SourceError) as exc:
             result.error = f"cannot write: {exc}"
     return result
 
 
-def _from_cache(shown: str, key: str, hit: tuple[str, list], job: Job) -> FileResult | None:
-    """The cached result, unless it is stale or has a fix this run would apply."""
+def _nothing_to_fix(shown: str, key: str, hit: CacheEntry, job: Job) -> FileResult | None:
+    """The cached findings, unless they are stale or this run would apply one of their fixes."""
     if hit[0] != key:
         return None
     findings = hit[1]
     if job.apply and any(f.fix and is_applicable(f.fix, f.code, f.name, job.config) for f in findings):
         return None
-    return FileResult(path=shown, findings=findings, remaining=findings, cache_key=key, cached=True)
+    return FileResult(path=shown, findings=findings, remaining=findings, cached=True)
+
+
+def _fixed_from_cache(shown: str, key: str | None, hit: CacheEntry | None, source: str) -> FileResult | None:
+    """The fixed source a previous run computed for exactly this content and these settings."""
+    if key is None or hit is None or hit[0] != key or hit[2] is None:
+        return None
+    new_source, applied, remaining = hit[2]
+    return FileResult(
+        path=shown, findings=hit[1], applied=applied, remaining=remaining, old_source=source, new_source=new_source, cached=True
+    )
 
 
 def write_atomic(path: Path, data: bytes, original: bytes, original_stat: os.stat_result) -> None:
@@ -398,8 +413,8 @@ def run(
                 progress(done, len(files))
     if cache_dir is not None:
         for path, result in zip(files, outcome.results):
-            if result.cache_key is not None and not result.cached:
-                cache.findings[str(path)] = (result.cache_key, result.remaining)
+            if result.cache_entry is not None:
+                cache.findings[str(path)] = result.cache_entry
                 cache.dirty = True
         cache.save()
     return outcome

@@ -88,7 +88,7 @@ class FileResult:
     error: str | None = None
     notice: str | None = None  # a file dbfix could not check, without that being an error
     written: bool = False
-    cache_key: str | None = None  # the cache key under which `remaining` describes the file now on disk
+    cache_entry: tuple | None = None  # what the cache should remember of this file (engine.CacheEntry)
     cached: bool = False
 
     @property

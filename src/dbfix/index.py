@@ -67,7 +67,19 @@ DATETIME_TYPES = frozenset(
 AWARE_TYPES = frozenset({"sqlmodel.sql.sqltypes.UTCDateTime"})
 ENUM_TYPES = frozenset({"sqlalchemy.Enum", "sqlalchemy.dialects.postgresql.ENUM"})
 OPTIONAL_WRAPPERS = frozenset({"typing.Optional", "typing_extensions.Optional"})
-UNKNOWN = object()
+
+
+class _Unknown:
+    """A value no literal gives; one object, also after a round trip through the cache's pickle."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __reduce__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
 
 
 def canonical_name(qualname: str | None) -> str | None:
