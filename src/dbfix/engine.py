@@ -238,16 +238,10 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
     """Read, fix and (if asked) write one file; every failure becomes `FileResult.error`."""
     shown = _display(path)
     hit = job.cached.get(str(path)) if job.run_key else None
-    if hit is not None and data is None:
-        known = job.stamps.get(str(path))
-        try:
-            stat = path.stat()
-        except OSError:
-            known = None
-        if known is not None and known[0] == (stat.st_size, stat.st_mtime_ns):
-            cached = _nothing_to_fix(shown, digest(job.run_key, known[1]), hit, job)
-            if cached is not None:
-                return cached  # unchanged and nothing to fix: not even read
+    if data is None:
+        unread = cached_unread(path, job)
+        if unread is not None:
+            return unread
     try:
         if data is None:
             data = path.read_bytes()
@@ -286,6 +280,21 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         except (OSError, SourceError) as exc:
             result.error = f"cannot write: {exc}"
     return result
+
+
+def cached_unread(path: Path, job: Job) -> FileResult | None:
+    """The cached result of a file whose size and mtime are unchanged and that has nothing to fix."""
+    hit = job.cached.get(str(path)) if job.run_key else None
+    known = job.stamps.get(str(path)) if hit is not None else None
+    if known is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if known[0] != (stat.st_size, stat.st_mtime_ns):
+        return None
+    return _nothing_to_fix(_display(path), digest(job.run_key, known[1]), hit, job)  # type: ignore[arg-type]
 
 
 def _nothing_to_fix(shown: str, key: str, hit: CacheEntry, job: Job) -> FileResult | None:
@@ -399,18 +408,28 @@ def run(
     run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
     job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps)
     outcome = RunResult(skipped=skipped, versions=versions)
+    results: dict[Path, FileResult] = {}
+    for path in files:  # unchanged files with nothing to fix need neither a read nor a worker
+        unread = cached_unread(path, job)
+        if unread is not None:
+            results[path] = unread
+    pending = [p for p in files if p not in results]
     jobs = jobs or os.cpu_count() or 1
-    if jobs > 1 and len(files) >= PARALLEL_THRESHOLD:
+    done = len(results)
+    if jobs > 1 and len(pending) >= PARALLEL_THRESHOLD:
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(job,)) as pool:
-            for done, result in enumerate(pool.map(_work, files, chunksize=16), 1):
-                outcome.results.append(result)
+            for path, result in zip(pending, pool.map(_work, pending, chunksize=16)):
+                results[path] = result
+                done += 1
                 if progress:
                     progress(done, len(files))
     else:
-        for done, path in enumerate(files, 1):
-            outcome.results.append(process_file(path, job))
+        for path in pending:
+            results[path] = process_file(path, job)
+            done += 1
             if progress:
                 progress(done, len(files))
+    outcome.results = [results[p] for p in files]
     if cache_dir is not None:
         for path, result in zip(files, outcome.results):
             if result.cache_entry is not None:

@@ -599,7 +599,7 @@ def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: C
             if kept_bytes + len(data) <= _KEEP_TREES_BYTES:  # type: ignore[arg-type]
                 kept[key], kept_bytes = parsed, kept_bytes + len(data)  # type: ignore[arg-type]
         candidates.append((key, content, data, first))  # type: ignore[arg-type]
-    preliminary = ProjectIndex(first for _, _, _, first in candidates)
+    preliminary: list[ProjectIndex] = []  # built only if some module's complete facts are not cached
     first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted((k, c) for k, c, _, _ in candidates))))
     contributors = _contributors()
     complete: list[ModuleFacts] = []
@@ -612,7 +612,9 @@ def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: C
                 continue
             tree, names = parsed
             facts = dataclasses.replace(first, classes=[], extra={})
-            q = lambda n, names=names: preliminary.resolve(names.qualname(n))  # noqa: E731
+            if not preliminary:
+                preliminary.append(ProjectIndex(first for _, _, _, first in candidates))
+            q = lambda n, names=names: preliminary[0].resolve(names.qualname(n))  # noqa: E731
             extract_classes(facts, tree, names, q)
             for collect in contributors:
                 collect(tree, names, q, facts)

@@ -211,11 +211,19 @@ class Reporter:
         return line
 
     def _print_findings(self, console: Console, items: list[tuple[str, Finding]]) -> None:
+        plain = console.color_system is None  # a pipe or a file: plain lines, without rich's per-line cost
         for path, f in sorted(items, key=lambda pf: (pf[0], pf[1].span, pf[1].code)):
-            console.print(self._finding_line(path, f))
+            line = self._finding_line(path, f)
+            if plain:
+                self.stdout.write(line.plain + "\n")
+            else:
+                console.print(line)
             if not self.quiet:
                 for note in f.notes:
-                    console.print(f"    {note}", markup=False)
+                    if plain:
+                        self.stdout.write(f"    {note}\n")
+                    else:
+                        console.print(f"    {note}", markup=False)
 
     def _check(self, results: list[FileResult]) -> None:
         console = self._console()
