@@ -173,46 +173,29 @@ def _cache_dir(config: Config, option: Path | None) -> Path:
 
 def _run_stdin(mode: str, filename: Path, config: Config, output_format: str, quiet: bool, cache_dir: Path | None) -> int:
     """Editor mode: source on stdin; `apply` prints the fixed source, the others report as usual."""
-    from dbfix.engine import RunResult, SourceError, active_codemods, decode, fix_source, load_index
-    from dbfix.index import module_name_for
+    from dbfix.engine import SourceError, decode, encode, run_source
     from dbfix.report import Reporter
-    from dbfix.versions import detect_versions
 
     data = sys.stdin.buffer.read()
-    path = filename.resolve()
-    root = config.root or path.parent
-    try:
-        decoded = decode(data)
-    except SourceError as exc:
-        click.echo(f"{filename}: error: {exc}", err=True)
-        if mode == "apply":
-            sys.stdout.buffer.write(data)
-        return 2
-    try:
-        module = module_name_for(path, root)
-    except ValueError:
-        module = (path.stem, False)
-    from dbfix.cache import Cache
-
-    cache = Cache.load(cache_dir)
-    index = load_index(root, config, override=(path, data), cache=cache)
-    cache.save()
-    versions = detect_versions(root, config.target_python)
-    codemods = active_codemods(config, index, versions)
-    result = fix_source(decoded.text, str(filename), module, index, config, versions, codemods, apply=mode != "check")
-    if mode == "apply":
-        if result.error:
-            click.echo(f"{filename}: error: {result.error}", err=True)
-        from dbfix.engine import encode
-
-        sys.stdout.buffer.write(encode(result.new_source, decoded) if result.changed and not result.error else data)
-        sys.stdout.flush()
-        remaining = result.remaining if result.changed else result.findings
-        for finding in remaining:
-            click.echo(f"{finding.path}:{finding.span.line}:{finding.span.col + 1}: {finding.code} {finding.message}", err=True)
-        return 2 if result.error else 1 if remaining else 0
-    reporter = Reporter(mode=mode, output_format=output_format, quiet=quiet, unsafe_fixes=config.unsafe_fixes)
-    return reporter.report(RunResult(results=[result], versions=versions))
+    outcome = run_source(filename.resolve(), data, config, apply=mode != "check", cache_dir=cache_dir)
+    (result,) = outcome.results
+    if mode != "apply":
+        reporter = Reporter(mode=mode, output_format=output_format, quiet=quiet, unsafe_fixes=config.unsafe_fixes)
+        return reporter.report(outcome)
+    if result.error:
+        click.echo(f"{result.path}: error: {result.error}", err=True)
+    fixed = data
+    if result.changed and not result.error:
+        try:
+            fixed = encode(result.new_source, decode(data))  # type: ignore[arg-type]
+        except SourceError:
+            fixed = data
+    sys.stdout.buffer.write(fixed)
+    sys.stdout.flush()
+    remaining = result.remaining if result.changed else result.findings
+    for finding in remaining:
+        click.echo(f"{result.path}:{finding.span.line}:{finding.span.col + 1}: {finding.code} {finding.message}", err=True)
+    return 2 if result.error else 1 if remaining else 0
 
 
 class _progress:

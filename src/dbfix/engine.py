@@ -437,3 +437,27 @@ def run(
                 cache.dirty = True
         cache.save()
     return outcome
+
+
+def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_dir: Path | None = None) -> RunResult:
+    """Editor mode: check or fix one file's content given as bytes (stdin); nothing is written.
+
+    The rest of the project is indexed from disk (and the cache), so cross-file facts still count;
+    the result for exactly this content is cached too, so saving the same buffer again is instant.
+    """
+    root = config.root or path.parent
+    versions = detect_versions(root, config.target_python)
+    cache = Cache.load(cache_dir)
+    index = load_index(root, config, override=(path, data), cache=cache)
+    codes = tuple(c.code for c in active_codemods(config, index, versions))
+    run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
+    name = f"{path}\0stdin"  # the buffer is not the file on disk: its own cache entry
+    cached = {str(path): cache.findings[name]} if name in cache.findings else {}
+    job = Job(index, config, versions, codes, root, apply, False, run_key, cached, {})
+    result = process_file(path, job, data)
+    if cache_dir is not None:
+        if result.cache_entry is not None:
+            cache.findings[name] = result.cache_entry
+            cache.dirty = True
+        cache.save()
+    return RunResult(results=[result], versions=versions)
