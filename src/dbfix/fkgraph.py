@@ -355,47 +355,7 @@ def strongly_connected(edges: list[Edge]) -> list[set[str]]:
         source, target = _ends(edge)
         graph[source].append(target)
         graph.setdefault(target, [])
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[set[str]] = []
-    counter = itertools.count()
-
-    def push(node: str) -> None:
-        index[node] = low[node] = next(counter)
-        stack.append(node)
-        on_stack.add(node)
-
-    for root in sorted(graph):
-        if root in index:
-            continue
-        push(root)
-        work = [(root, iter(sorted(graph[root])))]
-        while work:  # iterative, so that long FK chains cannot hit the recursion limit
-            node, successors = work[-1]
-            for succ in successors:
-                if succ not in index:
-                    push(succ)
-                    work.append((succ, iter(sorted(graph[succ]))))
-                    break
-                if succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    component: set[str] = set()
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.add(member)
-                        if member == node:
-                            break
-                    if len(component) > 1:
-                        found.append(component)
-    return sorted(found, key=sorted)
+    return sch.strongly_connected(graph)
 
 
 def _acyclic(edges: list[Edge]) -> bool:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar
@@ -891,43 +892,54 @@ class SchemaView:
         return found
 
 
-def _strongly_connected(graph: dict[str, set[str]]) -> dict[str, int]:
-    """Tarjan: node -> component number, for components of two or more nodes."""
+def strongly_connected(graph: Mapping[str, Iterable[str]]) -> list[set[str]]:
+    """Tarjan's strongly connected components of two or more nodes, in a deterministic order."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
     on_stack: set[str] = set()
-    result: dict[str, int] = {}
-    counter = [0, 0]
+    found: list[set[str]] = []
+    counter = itertools.count()
 
-    def visit(node: str) -> None:
-        index[node] = low[node] = counter[0]
-        counter[0] += 1
+    def push(node: str) -> None:
+        index[node] = low[node] = next(counter)
         stack.append(node)
         on_stack.add(node)
-        for nxt in sorted(graph.get(node, ())):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            members = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                members.append(top)
-                if top == node:
-                    break
-            if len(members) > 1:
-                counter[1] += 1
-                for m in members:
-                    result[m] = counter[1]
 
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return result
+    for root in sorted(graph):
+        if root in index:
+            continue
+        push(root)
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        while work:  # iterative, so that long FK chains cannot hit the recursion limit
+            node, successors = work[-1]
+            for succ in successors:
+                if succ not in index:
+                    push(succ)
+                    work.append((succ, iter(sorted(graph.get(succ, ())))))
+                    break
+                if succ in on_stack:
+                    low[node] = min(low[node], index[succ])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component: set[str] = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.add(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(component)
+    return sorted(found, key=sorted)
+
+
+def _strongly_connected(graph: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Node -> component number, for components of two or more nodes."""
+    return {node: number for number, members in enumerate(strongly_connected(graph), 1) for node in members}
 
 
 # -- PostgreSQL's names ---------------------------------------------------------------------------
