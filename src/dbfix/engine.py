@@ -91,8 +91,8 @@ def detect(
     if not codemods:
         return []
     tree = parse(source, path)
-    names = ModuleNames(tree, module[0], module[1])
-    ctx = FileContext(path, source, tree, names, index, config, versions)
+    ctx = FileContext(path, source, tree, None, index, config, versions)  # type: ignore[arg-type]
+    ctx.names = ModuleNames(tree, module[0], module[1], parent_of=ctx.parent)
     findings: list[Finding] = []
     for codemod in codemods:
         for finding in codemod().detect(ctx):

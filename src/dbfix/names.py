@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 BUILTINS = frozenset(dir(builtins))
 
@@ -48,12 +48,24 @@ class ModuleNames:
     None: the rules must not guess.
     """
 
-    def __init__(self, tree: ast.Module, module: str, is_package: bool = False, *, shallow: bool = False) -> None:
+    def __init__(
+        self,
+        tree: ast.Module,
+        module: str,
+        is_package: bool = False,
+        *,
+        shallow: bool = False,
+        parent_of: Callable[[ast.AST], ast.AST | None] | None = None,
+    ) -> None:
         self.module = module
         self.is_package = is_package
         # shallow: module and class bindings only (all the project index needs); every name then
         # resolves from module scope, and function bodies are not walked
         self.shallow = shallow
+        # with `parent_of`, a function body is walked only when a name inside it is asked about:
+        # most rules only ask about module and class level code
+        self.parent_of = parent_of
+        self._pending: dict[int, tuple[ast.FunctionDef | ast.AsyncFunctionDef, Scope, str]] = {}
         self.module_scope = Scope("module", None)
         self._scope_of: dict[int, Scope] = {}
         self.star_imports: list[str] = []
@@ -74,9 +86,10 @@ class ModuleNames:
             scope.bind(node.name, f"{prefix}.{node.name}")
             if self.shallow:
                 return
-            inner = Scope("function", scope)
-            self._bind_arguments(node.args, inner)
-            self._walk_body(node.body, inner, f"{prefix}.{node.name}.<locals>")
+            if self.parent_of is not None:
+                self._pending[id(node)] = (node, scope, prefix)
+                return
+            self._walk_function(node, scope, prefix)
         elif isinstance(node, ast.ClassDef):
             for deco in node.decorator_list:
                 self._expr(deco, scope)
@@ -166,6 +179,27 @@ class ModuleNames:
                     elif isinstance(child, ast.stmt):
                         self._stmt(child, scope, prefix)
 
+    def _walk_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, scope: Scope, prefix: str) -> None:
+        inner = Scope("function", scope)
+        self._bind_arguments(node.args, inner)
+        self._walk_body(node.body, inner, f"{prefix}.{node.name}.<locals>")
+
+    def _scope_for(self, name: ast.AST) -> Scope | None:
+        """The scope recorded for a Name node, walking the functions around it first if they wait."""
+        scope = self._scope_of.get(id(name))
+        while scope is None and self._pending and self.parent_of is not None:
+            outermost = None
+            current = self.parent_of(name)
+            while current is not None:
+                if id(current) in self._pending:
+                    outermost = current
+                current = self.parent_of(current)
+            if outermost is None:
+                return None
+            self._walk_function(*self._pending.pop(id(outermost)))
+            scope = self._scope_of.get(id(name))
+        return scope
+
     def _target(self, target: ast.expr, scope: Scope, prefix: str) -> None:
         if isinstance(target, ast.Name):
             qual = f"{prefix}.{target.id}" if scope.kind != "function" else LOCAL
@@ -254,7 +288,7 @@ class ModuleNames:
             node = node.value
         if not isinstance(node, ast.Name):
             return None
-        base = self.lookup(node.id, self._scope_of.get(id(node)))
+        base = self.lookup(node.id, self._scope_for(node))
         if base is None:
             return None
         return ".".join([base, *reversed(attrs)])
@@ -263,7 +297,7 @@ class ModuleNames:
         """The scope a name or attribute chain is evaluated in."""
         while isinstance(node, (ast.Attribute, ast.Call, ast.Subscript)):
             node = node.func if isinstance(node, ast.Call) else node.value
-        return self._scope_of.get(id(node), self.module_scope)
+        return self._scope_for(node) or self.module_scope
 
     def is_bound(self, name: str, node: ast.AST | None = None) -> bool:
         """Whether `name` is bound at all (by anything) where `node` is, or at module level."""
