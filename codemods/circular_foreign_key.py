@@ -5,9 +5,9 @@ from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
 from dbfix.findings import Edit, Finding
-from dbfix.fkgraph import Break, Edge, FkGraph, calls_at, graph_for, in_module, literal
+from dbfix.fkgraph import Break, Edge, FkGraph, graph_for, in_module, literal
 from dbfix.index import _const, _kw
-from dbfix.schema import ConstraintFact
+from dbfix.schema import ConstraintFact, calls_by_pos
 
 ALEMBIC_326 = (
     "Alembic autogenerate renders `use_alter=True` FKs inside `op.create_table(...)` and then creates no FK at "
@@ -72,7 +72,7 @@ class CircularForeignKey(Codemod):
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)
-        calls = calls_at(ctx.tree)
+        calls = calls_by_pos(ctx)
         for fact, edges in in_module(g, ctx.names.module):
             call = calls.get(fact.pos)
             if call is None:

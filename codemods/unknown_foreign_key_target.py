@@ -5,8 +5,9 @@ from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
 from dbfix.findings import Finding
-from dbfix.fkgraph import Edge, calls_at, graph_for, in_module
+from dbfix.fkgraph import Edge, graph_for, in_module
 from dbfix.index import _kw
+from dbfix.schema import calls_by_pos
 
 
 class UnknownForeignKeyTarget(Codemod):
@@ -57,7 +58,7 @@ class UnknownForeignKeyTarget(Codemod):
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)
-        calls = calls_at(ctx.tree)
+        calls = calls_by_pos(ctx)
         for fact, edges in in_module(g, ctx.names.module):
             call = calls.get(fact.pos)
             # a mixin's FK counts as broken only if it is broken for every table that has it

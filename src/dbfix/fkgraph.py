@@ -486,11 +486,6 @@ def graph_for(ctx: object) -> FkGraph:
     return found
 
 
-def calls_at(tree: ast.Module) -> dict[tuple[int, int, int, int], ast.Call]:
-    """The calls of a module by their position (`ConstraintFact.pos`)."""
-    return {sch.pos(node): node for node in ast.walk(tree) if isinstance(node, ast.Call)}
-
-
 def in_module(g: FkGraph, module: str) -> Iterator[tuple[ConstraintFact, list[Edge]]]:
     """Every foreign key written in `module`, with its edges (one per table that has it)."""
     for edges in g.by_fact.values():
