@@ -68,8 +68,8 @@ class Utcnow(Codemod):
             if edits is None or utc is None:
                 yield self.finding(ctx, value, message)
                 continue
-            method = "now(UTC)" if node.attr == "utcnow" else "fromtimestamp(ts, UTC)"
-            replacement = f"datetime.{method}" + ("" if aware else ".replace(tzinfo=None)")
+            method = f"now({utc.code})" if node.attr == "utcnow" else f"fromtimestamp(..., {utc.code})"
+            replacement = f"{ctx.code(node.value)}.{method}" + ("" if aware else ".replace(tzinfo=None)")
             yield self.finding(
                 ctx,
                 value,

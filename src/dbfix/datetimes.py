@@ -6,6 +6,7 @@ import ast
 from dataclasses import dataclass
 
 from dbfix.codemod import FileContext
+from dbfix.names import Scope
 from dbfix.findings import Edit
 from dbfix.index import (
     FIELD_CALLS,
@@ -31,23 +32,44 @@ class UtcSpelling:
 
 
 def utc_spelling(ctx: FileContext, at: ast.AST) -> UtcSpelling | None:
-    """How to write the UTC tzinfo at `at`: an existing name, the datetime module, or a new import."""
+    """How to write the UTC tzinfo at `at`, preferring what the code already has in scope.
+
+    In order: a name bound to `datetime.UTC` (3.11+ targets), one bound to `datetime.timezone`
+    (`tz.utc`), the `datetime` module under any name (`dt.UTC` / `dt.timezone.utc`), and only then a new
+    `from datetime import UTC` (or `timezone` when the target Python is older than 3.11).
+    """
     names = ctx.names
     scope = names.scope_at(at)
     use_utc = ctx.versions.python >= (3, 11)
-    wanted = ("datetime.UTC", "UTC") if use_utc else ("datetime.timezone", "timezone")
-    suffix = "" if use_utc else ".utc"
-    for name, _ in names.module_bindings():
-        if names.lookup(name, scope) == wanted[0]:
-            return UtcSpelling(f"{name}{suffix}")
-    for name, _ in names.module_bindings():
-        if names.lookup(name, scope) == "datetime":
-            return UtcSpelling(f"{name}.{wanted[1]}{suffix}")
-    if not names.is_bound(wanted[1], at):
-        return UtcSpelling(f"{wanted[1]}{suffix}", (("datetime", wanted[1], None),))
+    visible = _visible_names(scope)
+    by_target: dict[str, str] = {}
+    for name in visible:
+        target = names.lookup(name, scope)
+        if target is not None:
+            by_target.setdefault(target, name)
+    if use_utc and "datetime.UTC" in by_target:
+        return UtcSpelling(by_target["datetime.UTC"])
+    if "datetime.timezone" in by_target:
+        return UtcSpelling(f"{by_target['datetime.timezone']}.utc")
+    if "datetime" in by_target:
+        module = by_target["datetime"]
+        return UtcSpelling(f"{module}.UTC" if use_utc else f"{module}.timezone.utc")
+    wanted = "UTC" if use_utc else "timezone"
+    if not names.is_bound(wanted, at):
+        return UtcSpelling(wanted if use_utc else "timezone.utc", (("datetime", wanted, None),))
     if use_utc and not names.is_bound("timezone", at):
         return UtcSpelling("timezone.utc", (("datetime", "timezone", None),))
     return None
+
+
+def _visible_names(scope: Scope | None) -> list[str]:
+    """The names bound in `scope` and the scopes around it, innermost first, each once, in a stable order."""
+    seen: dict[str, None] = {}
+    while scope is not None:
+        for name in sorted(scope.bindings):
+            seen.setdefault(name, None)
+        scope = scope.parent
+    return list(seen)
 
 
 # -- what an expression is ------------------------------------------------------------------------
