@@ -210,6 +210,7 @@ def test_newer_syntax_falls_back_to_a_warning_not_an_error(project: Path) -> Non
     result = invoke("apply", str(project))
     assert result.exit_code == 0, result.output
     assert "newer.py: warning: not checked" in result.output
+    assert "Not checked (newer syntax)" in result.output
     assert newer.read_text() == source
     assert FIXED_LINE in (project / "app" / "models.py").read_text()
 

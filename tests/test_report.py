@@ -197,6 +197,7 @@ def test_json_schema():
         "findings": 2,
         "remaining": 1,
         "errors": 1,
+        "not_checked": 0,
         "unsafe_skipped": 1,
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -171,9 +172,10 @@ class Reporter:
                 "findings": sum(len(r.findings) for r in results),
                 "remaining": sum(len(r.remaining) for r in results),
                 "errors": sum(1 for r in results if r.error),
+                "not_checked": sum(1 for r in results if r.notice),
                 "unsafe_skipped": sum(self._unsafe_hidden(f) for r in results for f in self._remaining(r)),
             },
-            "skipped": [{"path": str(s.path), "reason": s.reason} for s in run.skipped],
+            "skipped": [{"path": _relative(s.path), "reason": s.reason} for s in run.skipped],
         }
         json.dump(doc, self.stdout, indent=2, ensure_ascii=False)
         self.stdout.write("\n")
@@ -232,9 +234,12 @@ class Reporter:
         if self.quiet:
             return
         errors = sum(1 for r in results if r.error)
+        unchecked = sum(1 for r in results if r.notice)
         tail = f" {_plural(errors, 'file')} could not be checked." if errors else ""
+        if unchecked:
+            tail += f" {_plural(unchecked, 'file')} not checked: newer Python syntax (see the warnings)."
         if not items:
-            console.print(f"No findings.{tail}" if errors else "All checked: no findings.", markup=False)
+            console.print(f"No findings.{tail}" if tail else "All checked: no findings.", markup=False)
             return
         fixable = sum(self._fixable(f) for _, f in items)
         hidden = sum(self._unsafe_hidden(f) for _, f in items)
@@ -254,8 +259,12 @@ class Reporter:
         changed = self._changed(results)
         remaining = [(r.path, f) for r in results for f in self._remaining(r)]
         errors = sum(1 for r in results if r.error)
+        unchecked = sum(1 for r in results if r.notice)
         if not changed and not remaining and not errors:
-            console.print("All checked: nothing to fix.")
+            if unchecked:
+                console.print(f"Nothing to fix; {_plural(unchecked, 'file')} not checked: newer Python syntax (see the warnings).")
+            else:
+                console.print("All checked: nothing to fix.")
             return
         for r in changed:
             console.print(Text(r.path, style="bold underline"))
@@ -325,9 +334,30 @@ class Reporter:
         table.add_row("Database impact", "  ".join(f"{i.value} {impacts[i]}" for i in Impact))
         table.add_row("Findings remaining", str(len(remaining)))
         table.add_row("Errors", str(sum(1 for r in results if r.error)))
+        unchecked = sum(1 for r in results if r.notice)
+        if unchecked:
+            table.add_row("Not checked (newer syntax)", str(unchecked))
+        if run.versions is not None:
+            table.add_row("Target versions", _versions(run.versions))
         if run.skipped:
             table.add_row("Files skipped", str(len(run.skipped)))
         return table
+
+
+def _relative(path: object) -> str:
+    text, cwd = str(path), os.getcwd() + os.sep
+    return text[len(cwd) :] if text.startswith(cwd) else text
+
+
+def _versions(versions: object) -> str:
+    """`python 3.11 (pyproject.toml), sqlmodel 0.0.45 (uv.lock)`: what the fixes were chosen for."""
+    sources = dict(getattr(versions, "sources", ()))
+    parts = []
+    for name in ("python", "sqlalchemy", "sqlmodel", "pydantic"):
+        value = getattr(versions, name, None)
+        if value is not None:
+            parts.append(f"{name} {'.'.join(map(str, value))} ({sources.get(name, '?')})")
+    return ", ".join(parts)
 
 
 def _applied(r: FileResult) -> list[Finding]:
