@@ -203,9 +203,29 @@ def test_subprocess_on_the_shipped_example(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 14), reason="this Python parses 3.14 syntax itself")
-def test_newer_syntax_falls_back_to_a_warning_not_an_error(project: Path) -> None:
+def test_newer_syntax_is_checked_through_an_older_translation(project: Path) -> None:
     newer = project / "app" / "newer.py"
-    source = "from datetime import datetime\ntry:\n    x = datetime.utcnow()\nexcept ValueError, TypeError:\n    pass\n"
+    source = (
+        "from datetime import datetime\n"
+        "type Stamp = datetime\n"
+        "try:\n"
+        "    x = datetime.utcnow()\n"
+        "except ValueError, TypeError:\n"
+        "    pass\n"
+    )
+    newer.write_text(source)
+    result = invoke("apply", str(project))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+    assert newer.read_text() == source.replace(
+        "from datetime import datetime", "from datetime import UTC, datetime"
+    ).replace("datetime.utcnow()", "datetime.now(UTC).replace(tzinfo=None)")
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="this Python parses 3.14 syntax itself")
+def test_untranslatable_newer_syntax_is_a_warning_not_an_error(project: Path) -> None:
+    newer = project / "app" / "newer.py"
+    source = "from datetime import datetime\nx = datetime.utcnow()\ngreeting = t\"hi {x}\"\n"
     newer.write_text(source)
     result = invoke("apply", str(project))
     assert result.exit_code == 0, result.output

@@ -90,15 +90,39 @@ def detect(
     codemods = [c for c in codemods if c.triggers is None or _trigger(c.triggers).search(source)]
     if not codemods:
         return []
-    tree = parse(source, path)
+    tree, translated = parse_any(source, path)
     ctx = FileContext(path, source, tree, None, index, config, versions)  # type: ignore[arg-type]
     ctx.names = ModuleNames(tree, module[0], module[1], parent_of=ctx.parent)
     findings: list[Finding] = []
     for codemod in codemods:
         for finding in codemod().detect(ctx):
-            if not ctx.suppressed(finding.span, finding.code, finding.name):
-                findings.append(finding)
+            if ctx.suppressed(finding.span, finding.code, finding.name):
+                continue
+            if translated and _touches(finding, translated):
+                continue  # its columns may have moved with the translation of that line
+            findings.append(finding)
     return sorted(set(findings), key=lambda f: f.sort_key)
+
+
+def parse_any(source: str, path: str) -> tuple[ast.Module, frozenset[int]]:
+    """The `ast` of `source`; for syntax newer than this Python's, of its line-for-line older translation.
+
+    Returns the tree and the lines the translation changed (none for code this Python parses).
+    """
+    try:
+        return parse(source, path), frozenset()
+    except SourceError:
+        from dbfix.downgrade import downgrade
+
+        older = downgrade(source)
+        if older is None:
+            raise
+        return older[0], frozenset(older[1])
+
+
+def _touches(finding: Finding, lines: frozenset[int]) -> bool:
+    spans = [finding.span, *(e.span for e in (finding.fix.edits if finding.fix else ()))]
+    return any(line in lines for s in spans for line in range(s.line, s.end_line + 1))
 
 
 def _newer_syntax(source: str) -> bool:
@@ -185,7 +209,7 @@ def fix_source(
             result.error = f"internal error, fix not applied ({chosen[0].code}): {type(exc).__name__}: {exc}"
             return result
         try:
-            parse(new, path)  # always, even when no rule's trigger is left in the new text
+            parse_any(new, path)  # always, even when no rule's trigger is left in the new text
             next_findings = detect(new, path, module, index, config, versions, codemods)
         except SourceError as exc:
             result.error = f"internal error, a fix produced invalid code ({chosen[0].code}): {exc}"

@@ -417,6 +417,8 @@ class _ClassExtractor:
             return
         if attr == "metadata" and isinstance(value, ast.Call) and q(value.func) == "sqlalchemy.MetaData":
             info.metadata_var = f"{info.qualname}.metadata"
+        elif attr == "metadata" and isinstance(value, (ast.Name, ast.Attribute)) and q(value):
+            info.metadata_var = q(value)  # `metadata = my_metadata`: a MetaData made at module level
         # enum members: every plain assignment in an enum body (decided later, once bases are known)
         if annotation is None and not attr.startswith("_"):
             if info.enum_members is None:
@@ -627,6 +629,16 @@ def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: C
     return index
 
 
+def _parse_newer(data: bytes) -> ast.Module | None:
+    from dbfix.downgrade import downgrade
+
+    try:
+        older = downgrade(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        return None
+    return older[0] if older is not None else None
+
+
 def _read(path: Path) -> bytes | None:
     try:
         with open(path, "rb") as handle:
@@ -638,7 +650,11 @@ def _read(path: Path) -> bytes | None:
 def _parse(path: Path, data: bytes, root: Path) -> tuple[ast.Module, ModuleNames] | None:
     try:
         tree = ast.parse(data, filename=str(path))
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    except SyntaxError:
+        tree = _parse_newer(data)  # models in Python 3.12+ syntax still count for the other files
+        if tree is None:
+            return None
+    except (ValueError, MemoryError, RecursionError):
         return None
     module, is_package = module_name_for(path, root)
     return tree, ModuleNames(tree, module, is_package, shallow=True)

@@ -1,0 +1,43 @@
+"""Newer syntax made readable to this Python's `ast`, line for line, so such files are still checked.
+
+`ast` knows only the running interpreter's grammar; libcst knows up to Python 3.14's. PEP 695 type
+aliases and type parameters and PEP 758 unparenthesized `except A, B:` are rewritten into their older
+equivalents on the same lines. Findings on a rewritten line are dropped, since their columns may have
+moved; every other line is byte for byte the user's.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import libcst as cst
+
+
+class _Older(cst.CSTTransformer):
+    def leave_TypeAlias(self, original: cst.TypeAlias, updated: cst.TypeAlias) -> cst.Assign:
+        return cst.Assign(targets=[cst.AssignTarget(updated.name)], value=updated.value)
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
+
+    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
+        return updated.with_changes(type_parameters=None) if updated.type_parameters else updated
+
+    def leave_ExceptHandler(self, original: cst.ExceptHandler, updated: cst.ExceptHandler) -> cst.ExceptHandler:
+        kind = updated.type
+        if isinstance(kind, cst.Tuple) and not kind.lpar:
+            return updated.with_changes(type=kind.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
+        return updated
+
+
+def downgrade(source: str) -> tuple[ast.Module, set[int]] | None:
+    """(the `ast` of an equivalent older-syntax text, the 1-based lines that differ), or None."""
+    try:
+        older = cst.parse_module(source).visit(_Older()).code
+        tree = ast.parse(older)
+    except Exception:  # libcst's ParserSyntaxError, or syntax this cannot translate (t-strings, ...)
+        return None
+    old_lines, new_lines = source.splitlines(), older.splitlines()
+    if len(old_lines) != len(new_lines):
+        return None
+    return tree, {i for i, (a, b) in enumerate(zip(old_lines, new_lines), 1) if a != b}
