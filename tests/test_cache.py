@@ -112,3 +112,17 @@ def test_a_dry_run_is_remembered_and_apply_writes_the_same_fix(tmp_path: Path) -
     assert (root / "app" / "service.py").read_text() == old.new_source
     after = run([root], config, apply=True, write=False, jobs=1, cache_dir=cache)
     assert not any(r.changed for r in after.results)
+
+
+def test_a_sub_project_has_its_own_target_versions(tmp_path: Path) -> None:
+    """A monorepo: the server/ folder's own pyproject.toml decides its files' target Python."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "mono"\nrequires-python = ">=3.12"\n')
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "pyproject.toml").write_text('[project]\nname = "server"\nrequires-python = ">=3.10"\n')
+    source = "from datetime import datetime\nx = datetime.utcnow()\n"
+    (server / "old.py").write_text(source)
+    (tmp_path / "new.py").write_text(source)
+    run([tmp_path], Config(root=tmp_path), apply=True, write=True, jobs=1)
+    assert "timezone.utc" in (server / "old.py").read_text()
+    assert "datetime.now(UTC)" in (tmp_path / "new.py").read_text()

@@ -245,6 +245,8 @@ class Job:
     run_key: str = ""
     cached: dict[str, CacheEntry] = field(default_factory=dict)
     stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
+    # a sub-project's own pyproject.toml or lock file decides its files' targets (monorepos)
+    nested_versions: dict[str, TargetVersions] = field(default_factory=dict)
 
 
 def active_codemods(config: Config, index: ProjectIndex, versions: TargetVersions) -> list[type[Codemod]]:
@@ -286,7 +288,7 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         module = module_name_for(path, job.root) if _under(path, job.root) else (path.stem, False)
         try:
             result = fix_source(
-                decoded.text, shown, module, job.index, job.config, job.versions, _codemods(job.codes), apply=job.apply
+                decoded.text, shown, module, job.index, job.config, _versions_of(path, job), _codemods(job.codes), apply=job.apply
             )
         except Exception as exc:  # a codemod bug must not stop the run or touch the file
             return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
@@ -304,6 +306,34 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         except (OSError, SourceError) as exc:
             result.error = f"cannot write: {exc}"
     return result
+
+
+VERSION_FILES = ("pyproject.toml", "uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock", "requirements.txt")
+
+
+def _versions_of(path: Path, job: Job) -> TargetVersions:
+    if job.nested_versions:
+        for parent in path.parents:
+            found = job.nested_versions.get(str(parent))
+            if found is not None:
+                return found
+    return job.versions
+
+
+def nested_versions(files: Sequence[Path], root: Path, config: Config) -> dict[str, TargetVersions]:
+    """Target versions of every sub-project below `root` (a folder with its own pyproject or lock file)."""
+    found: dict[str, TargetVersions] = {}
+    checked: set[Path] = set()
+    for path in files:
+        for parent in path.parents:
+            if parent == root or root not in parent.parents:
+                break
+            if parent in checked:
+                continue
+            checked.add(parent)
+            if any((parent / name).is_file() for name in VERSION_FILES):
+                found[str(parent)] = detect_versions(parent, config.target_python)
+    return found
 
 
 def cached_unread(path: Path, job: Job) -> FileResult | None:
@@ -429,8 +459,10 @@ def run(
     cache = Cache.load(cache_dir)
     index = load_index(root, config, cache=cache, paths=project)
     codes = tuple(c.code for c in active_codemods(config, index, versions))
-    run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
-    job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps)
+    nested = nested_versions(files, root, config)
+    settings = repr((config, versions, sorted(nested.items())))
+    run_key = digest(__version__, settings, ",".join(codes), index.digest) if cache_dir else ""
+    job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps, nested_versions=nested)
     outcome = RunResult(skipped=skipped, versions=versions)
     results: dict[Path, FileResult] = {}
     for path in files:  # unchanged files with nothing to fix need neither a read nor a worker
@@ -474,10 +506,12 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     cache = Cache.load(cache_dir)
     index = load_index(root, config, override=(path, data), cache=cache)
     codes = tuple(c.code for c in active_codemods(config, index, versions))
-    run_key = digest(__version__, repr(config), repr(versions), ",".join(codes), index.digest) if cache_dir else ""
+    nested = nested_versions([path], root, config)
+    settings = repr((config, versions, sorted(nested.items())))
+    run_key = digest(__version__, settings, ",".join(codes), index.digest) if cache_dir else ""
     name = f"{path}\0stdin"  # the buffer is not the file on disk: its own cache entry
     cached = {str(path): cache.findings[name]} if name in cache.findings else {}
-    job = Job(index, config, versions, codes, root, apply, False, run_key, cached, {})
+    job = Job(index, config, versions, codes, root, apply, False, run_key, cached, nested_versions=nested)
     result = process_file(path, job, data)
     if cache_dir is not None:
         if result.cache_entry is not None:
