@@ -157,7 +157,7 @@ def _is_none(node: ast.AST | None) -> bool:
 class Consumer:
     """The column a default feeds: its call (`Column`, `mapped_column`, `Field`, a model constructor)."""
 
-    call: ast.Call
+    call: ast.AST  # the Column/mapped_column/Field/constructor call, or the assignment `obj.attr = ...`
     keyword: str
     timezone: bool | None  # True: timestamptz, False: timestamp, None: not known
     column: str
@@ -167,6 +167,8 @@ def consumer(ctx: FileContext, node: ast.AST) -> Consumer | None:
     """The column that `node` (a default value, possibly inside a `lambda:`) is written to."""
     current: ast.AST = node
     parent = ctx.parent(current)
+    if isinstance(parent, ast.Assign) and parent.value is current:
+        return _attribute_consumer(ctx, parent)
     if isinstance(parent, ast.Lambda) and parent.body is current:
         current, parent = parent, ctx.parent(parent)
     if isinstance(parent, ast.Dict):  # sa_column_kwargs={"onupdate": ...}
@@ -196,6 +198,21 @@ def consumer(ctx: FileContext, node: ast.AST) -> Consumer | None:
         column = model.columns[parent.arg]
         return Consumer(call, parent.arg, column_timezone(ctx, model, column), column.name)
     return None
+
+
+def _attribute_consumer(ctx: FileContext, assign: ast.Assign) -> Consumer | None:
+    """`user.last_seen = value` where `user` is provably an instance of a model with that column."""
+    from dbfix.references import instance_of
+
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0], ast.Attribute):
+        return None
+    target = assign.targets[0]
+    owner = instance_of(ctx, target.value)
+    model = ctx.index.model(owner) if owner else None
+    if model is None or target.attr not in model.columns:
+        return None
+    column = model.columns[target.attr]
+    return Consumer(assign, target.attr, column_timezone(ctx, model, column), column.name)
 
 
 def _column_consumer(ctx: FileContext, call: ast.Call, keyword: str) -> Consumer | None:
@@ -299,7 +316,7 @@ def make_naive(ctx: FileContext, expr: ast.AST) -> list[Edit] | None:
 
 
 def default_values(ctx: FileContext) -> list[ast.expr]:
-    """Every expression given as a column default or as a keyword to a call (candidates for `consumer`)."""
+    """Every expression given as a default or keyword, or assigned to an attribute (candidates for `consumer`)."""
     found: list[ast.expr] = []
     for node in ctx.nodes(ast.keyword):
         if node.arg is not None:
@@ -307,6 +324,8 @@ def default_values(ctx: FileContext) -> list[ast.expr]:
                 found.extend(v for v in node.value.values if v is not None)
             else:
                 found.append(node.value)
+    # `obj.attr = value`: a value written into a model instance's column
+    found.extend(n.value for n in ctx.nodes(ast.Assign) if len(n.targets) == 1 and isinstance(n.targets[0], ast.Attribute))
     return found
 
 
