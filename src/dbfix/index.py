@@ -562,7 +562,7 @@ def may_matter(data: bytes) -> bool:
     return any(word in data for word in PREFILTER_WORDS)
 
 
-_KEEP_TREES_BYTES = 16_000_000  # keep parsed trees between the passes up to this much source; re-parse the rest
+_KEEP_TREES_BYTES = 3_000_000  # keep parsed trees between the passes up to this much source (ASTs are ~20x their text)
 
 
 def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: Cache | None = None) -> ProjectIndex:

@@ -59,8 +59,7 @@ class ModuleNames:
     ) -> None:
         self.module = module
         self.is_package = is_package
-        # shallow: module and class bindings only (all the project index needs); every name then
-        # resolves from module scope, and function bodies are not walked
+        # shallow: function bodies are not walked (the project index needs module and class level only)
         self.shallow = shallow
         # with `parent_of`, a function body is walked only when a name inside it is asked about:
         # most rules only ask about module and class level code
@@ -213,8 +212,6 @@ class ModuleNames:
             self._expr(target, scope)
 
     def _arguments_defaults(self, args: ast.arguments, scope: Scope) -> None:
-        if self.shallow:
-            return
         for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
             self._expr(default, scope)
         for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
@@ -228,8 +225,6 @@ class ModuleNames:
                 scope.bind(arg.arg, LOCAL)
 
     def _expr(self, node: ast.expr, scope: Scope) -> None:
-        if self.shallow:
-            return
         stack: list[ast.AST] = [node]
         while stack:
             current = stack.pop()
