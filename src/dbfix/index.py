@@ -555,7 +555,22 @@ def _contributors() -> list[Callable[..., None]]:
 
 
 # A file the index may need mentions one of these (plain `in` on bytes is far faster than a regex).
-PREFILTER_WORDS = (b"sqlalchemy", b"sqlmodel", b"enum", b"Enum", b"Base", b"Model", b"utcnow", b"utcfromtimestamp")
+PREFILTER_WORDS = (
+    b"sqlalchemy",
+    b"sqlmodel",
+    b"SQLModel",  # a project's own SQLModel base and its subclasses
+    b"enum",  # Python enums: `import enum`, `from enum import ...`
+    b"__tablename__",
+    b"__table__",
+    b"__mapper_args__",  # a single-table-inheritance subclass may declare nothing else
+    b"mapped_column",
+    b"Column(",
+    b"Mapped[",
+    b"table=True",
+    b"declarative",
+    b"MetaData",
+    b"db.Model",
+)
 
 
 def may_matter(data: bytes) -> bool:
