@@ -12,7 +12,7 @@ import sys
 import tempfile
 import tokenize
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,17 +409,9 @@ class RunResult:
     versions: TargetVersions | None = None
 
 
-_WORKER_JOB: Job | None = None
-
-
-def _init_worker(job: Job) -> None:
-    global _WORKER_JOB
-    _WORKER_JOB = job
-
-
-def _work(path: Path) -> FileResult:
-    assert _WORKER_JOB is not None
-    return process_file(path, _WORKER_JOB)
+def _work_share(task: tuple[Job, list[Path]]) -> list[FileResult]:
+    job, paths = task
+    return [process_file(path, job) for path in paths]
 
 
 def load_index(
@@ -428,12 +420,35 @@ def load_index(
     override: tuple[Path, bytes] | None = None,
     cache: Cache | None = None,
     paths: Sequence[Path] | None = None,
+    pool: Executor | None = None,
 ) -> ProjectIndex:
     """Index every Python file of the project (`override` gives one file's bytes: stdin mode)."""
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
     if override is not None:
         entries[override[0]] = override[1]
-    return build_index(entries.items(), root, cache)
+    return build_index(entries.items(), root, cache, pool)
+
+
+class _LazyPool(Executor):
+    """A process pool started on first use: a run that finds everything cached never pays for one."""
+
+    def __init__(self, workers: int) -> None:
+        self._max_workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self._max_workers)
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self._max_workers)
+        return self._pool.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def run(
@@ -457,7 +472,27 @@ def run(
     project = files if [Path(p) for p in paths] == [root] else project_files(root, config)
     versions = detect_versions(root, config.target_python)
     cache = Cache.load(cache_dir)
-    index = load_index(root, config, cache=cache, paths=project)
+    jobs = jobs or os.cpu_count() or 1
+    with _LazyPool(jobs) as pool:
+        index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None)
+        return _run_files(files, skipped, root, config, versions, index, cache, cache_dir, apply, write, jobs, pool, progress)
+
+
+def _run_files(
+    files: list[Path],
+    skipped: list[Skipped],
+    root: Path,
+    config: Config,
+    versions: TargetVersions,
+    index: ProjectIndex,
+    cache: Cache,
+    cache_dir: Path | None,
+    apply: bool,
+    write: bool,
+    jobs: int,
+    pool: Executor,
+    progress: Callable[[int, int], None] | None,
+) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
     nested = nested_versions(files, root, config)
     settings = repr((config, versions, sorted(nested.items())))
@@ -470,15 +505,16 @@ def run(
         if unread is not None:
             results[path] = unread
     pending = [p for p in files if p not in results]
-    jobs = jobs or os.cpu_count() or 1
     done = len(results)
     if jobs > 1 and len(pending) >= PARALLEL_THRESHOLD:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker, initargs=(job,)) as pool:
-            for path, result in zip(pending, pool.map(_work, pending, chunksize=16)):
+        # a few large shares, each carrying the job (and so the index) once
+        shares = [pending[i :: 4 * jobs] for i in range(4 * jobs)]
+        for share, share_results in zip(shares, pool.map(_work_share, [(job, share) for share in shares])):
+            for path, result in zip(share, share_results):
                 results[path] = result
                 done += 1
-                if progress:
-                    progress(done, len(files))
+            if progress:
+                progress(done, len(files))
     else:
         for path in pending:
             results[path] = process_file(path, job)

@@ -11,6 +11,7 @@ import dataclasses
 import pickle
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -580,15 +581,22 @@ def may_matter(data: bytes) -> bool:
 _KEEP_TREES_BYTES = 3_000_000  # keep parsed trees between the passes up to this much source (ASTs are ~20x their text)
 
 
-def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: Cache | None = None) -> ProjectIndex:
+PARALLEL_FILES = 96  # below this many files to parse, a process pool costs more than it saves
+
+
+def build_index(
+    files: Iterable[tuple[Path, bytes | None]],
+    root: Path,
+    cache: Cache | None = None,
+    pool: Executor | None = None,
+) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
     A file given without bytes is read only if its size and mtime differ from the cache's record.
+    With `pool`, large amounts of parsing are spread over its workers.
     """
     cache = cache or Cache(None)
-    candidates: list[tuple[str, str, bytes | None, ModuleFacts]] = []
-    kept: dict[str, tuple[ast.Module, ModuleNames]] = {}
-    kept_bytes = 0
+    candidates: list[tuple[str, str, bytes | None]] = []
     for path, data in files:
         key = str(path)
         known = cache.content_of(path) if data is None else None
@@ -601,47 +609,100 @@ def build_index(files: Iterable[tuple[Path, bytes | None]], root: Path, cache: C
             content, matters = digest(data), may_matter(data)
         else:
             content, matters = known
-        if not matters and path.name != "__init__.py":
-            continue
-        first = cache.first.get((key, content))
+        if matters or path.name == "__init__.py":
+            candidates.append((key, content, data))
+    kept: dict[str, tuple[ast.Module, ModuleNames]] = {}
+    todo = [(k, d) for k, c, d in candidates if (k, c) not in cache.first]
+    if pool is not None and len(todo) >= PARALLEL_FILES:
+        found = dict(zip((k for k, _ in todo), pool.map(_first_pass, [(k, d, root) for k, d in todo], chunksize=16)))
+    else:
+        found = {}
+        kept_bytes = 0
+        for key, data in todo:
+            data = data if data is not None else _read(Path(key))
+            parsed = _parse(Path(key), data, root) if data is not None else None
+            found[key] = _first_facts(key, parsed) if parsed is not None else None
+            if parsed is not None and kept_bytes + len(data) <= _KEEP_TREES_BYTES:  # type: ignore[arg-type]
+                kept[key], kept_bytes = parsed, kept_bytes + len(data)  # type: ignore[arg-type]
+    firsts: dict[str, ModuleFacts] = {}
+    for key, content, _ in candidates:
+        first = cache.first.get((key, content)) if key not in found else found[key]
         if first is None:
-            data = data if data is not None else _read(path)
-            parsed = _parse(path, data, root) if data is not None else None
-            if parsed is None:
-                continue  # reported by the per-file pass; the index does without it
-            tree, names = parsed
-            first = extract_module(tree, names, key, lambda n, names=names: canonical_name(names.qualname(n)))
+            continue  # unparsable: reported by the per-file pass; the index does without it
+        if key in found:
             cache.first[(key, content)] = first
             cache.dirty = True
-            if kept_bytes + len(data) <= _KEEP_TREES_BYTES:  # type: ignore[arg-type]
-                kept[key], kept_bytes = parsed, kept_bytes + len(data)  # type: ignore[arg-type]
-        candidates.append((key, content, data, first))  # type: ignore[arg-type]
-    preliminary: list[ProjectIndex] = []  # built only if some module's complete facts are not cached
-    first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted((k, c) for k, c, _, _ in candidates))))
-    contributors = _contributors()
+        firsts[key] = first
+    candidates = [c for c in candidates if c[0] in firsts]
+    first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted((k, c) for k, c, _ in candidates))))
+    missing = [(k, d) for k, c, d in candidates if (k, c, first_digest) not in cache.second]
+    completed: dict[str, ModuleFacts | None] = {}
+    if missing:
+        preliminary = ProjectIndex(firsts.values())
+        if pool is not None and len(missing) >= PARALLEL_FILES:
+            chunks = [missing[i :: 2 * _workers(pool)] for i in range(2 * _workers(pool))]
+            tasks = [(preliminary, [(k, d, firsts[k]) for k, d in chunk], root) for chunk in chunks if chunk]
+            for part in pool.map(_second_pass, tasks):
+                completed.update(part)
+        else:
+            for key, data in missing:
+                parsed = kept.pop(key, None) or _parse_bytes(key, data, root)
+                completed[key] = _complete(preliminary, firsts[key], parsed) if parsed is not None else None
     complete: list[ModuleFacts] = []
-    for key, content, data, first in candidates:
-        facts = cache.second.get((key, content, first_digest))
-        if facts is None:
-            data = data if data is not None else _read(Path(key))
-            parsed = kept.pop(key, None) or (_parse(Path(key), data, root) if data is not None else None)
-            if parsed is None:
+    for key, content, _ in candidates:
+        if key in completed:
+            facts = completed[key]
+            if facts is None:
                 continue
-            tree, names = parsed
-            facts = dataclasses.replace(first, classes=[], extra={})
-            if not preliminary:
-                preliminary.append(ProjectIndex(first for _, _, _, first in candidates))
-            q = lambda n, names=names: preliminary[0].resolve(names.qualname(n))  # noqa: E731
-            extract_classes(facts, tree, names, q)
-            for collect in contributors:
-                collect(tree, names, q, facts)
             cache.second[(key, content, first_digest)] = facts
             cache.dirty = True
+        else:
+            facts = cache.second[(key, content, first_digest)]
         complete.append(facts)  # canonicalizing names in place is idempotent: cached facts may take it
     index = ProjectIndex(complete)
     # the index is a function of these files' contents: its digest keys the findings cache
-    index.digest = digest(root.as_posix(), first_digest, *(f"{k}:{c}" for k, c, _, _ in sorted(candidates, key=lambda c: c[0])))
+    index.digest = digest(root.as_posix(), first_digest, *(f"{k}:{c}" for k, c, _ in sorted(candidates)))
     return index
+
+
+def _workers(pool: Executor) -> int:
+    return getattr(pool, "_max_workers", 2) or 2
+
+
+def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
+    tree, names = parsed
+    return extract_module(tree, names, key, lambda n: canonical_name(names.qualname(n)))
+
+
+def _parse_bytes(key: str, data: bytes | None, root: Path) -> tuple[ast.Module, ModuleNames] | None:
+    data = data if data is not None else _read(Path(key))
+    return _parse(Path(key), data, root) if data is not None else None
+
+
+def _first_pass(task: tuple[str, bytes | None, Path]) -> ModuleFacts | None:
+    """In a worker: parse one file and read its module-level facts."""
+    key, data, root = task
+    parsed = _parse_bytes(key, data, root)
+    return _first_facts(key, parsed) if parsed is not None else None
+
+
+def _second_pass(task: tuple[ProjectIndex, list[tuple[str, bytes | None, ModuleFacts]], Path]) -> dict[str, ModuleFacts | None]:
+    """In a worker: the complete facts of a share of the files, names resolved through `preliminary`."""
+    preliminary, items, root = task
+    return {
+        key: _complete(preliminary, first, parsed) if (parsed := _parse_bytes(key, data, root)) is not None else None
+        for key, data, first in items
+    }
+
+
+def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
+    tree, names = parsed
+    facts = dataclasses.replace(first, classes=[], extra={})
+    q = lambda n: preliminary.resolve(names.qualname(n))  # noqa: E731
+    extract_classes(facts, tree, names, q)
+    for collect in _contributors():
+        collect(tree, names, q, facts)
+    return facts
 
 
 def _parse_newer(data: bytes) -> ast.Module | None:
