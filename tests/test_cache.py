@@ -126,3 +126,18 @@ def test_a_sub_project_has_its_own_target_versions(tmp_path: Path) -> None:
     run([tmp_path], Config(root=tmp_path), apply=True, write=True, jobs=1)
     assert "timezone.utc" in (server / "old.py").read_text()
     assert "datetime.now(UTC)" in (tmp_path / "new.py").read_text()
+
+
+def test_a_run_through_the_process_pool_finds_the_same(tmp_path: Path, monkeypatch) -> None:
+    import dbfix.engine
+    import dbfix.index
+
+    root = _project(tmp_path)
+    for i in range(6):
+        (root / "app" / f"copy{i}.py").write_text(SERVICE)
+    alone = run([root], Config(root=root), apply=False, write=False, jobs=1)
+    monkeypatch.setattr(dbfix.engine, "PARALLEL_THRESHOLD", 1)
+    monkeypatch.setattr(dbfix.index, "PARALLEL_FILES", 1)
+    pooled = run([root], Config(root=root), apply=False, write=False, jobs=2)
+    assert [(r.path, r.findings) for r in pooled.results] == [(r.path, r.findings) for r in alone.results]
+    assert sum(len(r.findings) for r in pooled.results) == 7

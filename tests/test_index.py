@@ -89,3 +89,19 @@ def test_a_metadata_assigned_by_name_is_the_models_metadata(tmp_path: Path) -> N
 
 def test_enum_members_with_values_we_cannot_read(tmp_path: Path) -> None:
     assert _index(tmp_path).enum_members("app.models.enums.Role") == [("ADMIN", "admin"), ("OTHER", UNKNOWN)]
+
+
+def test_the_pool_builds_the_same_index(tmp_path: Path, monkeypatch) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    import dbfix.index
+
+    sequential = _index(tmp_path)
+    monkeypatch.setattr(dbfix.index, "PARALLEL_FILES", 1)
+    files = [(tmp_path / name, None) for name in FILES]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parallel = build_index(files, tmp_path, pool=pool)
+    assert parallel.digest == sequential.digest
+    assert sorted(parallel.models) == sorted(sequential.models)
+    for name, facts in sequential.modules.items():
+        assert parallel.modules[name].classes == facts.classes, name
