@@ -4,7 +4,8 @@ import ast
 from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
-from dbfix.findings import Edit, Finding
+from dbfix.dbnames import Claim, claim, describe
+from dbfix.findings import Edit, Finding, Safety
 from dbfix.fkgraph import Break, Edge, FkGraph, graph_for, in_module, literal
 from dbfix.index import _const, _kw
 from dbfix.schema import ConstraintFact, calls_by_pos
@@ -23,7 +24,10 @@ class CircularForeignKey(Codemod):
     (`ForeignKey("table.col")`, `ForeignKey(Model.col)`, `ForeignKeyConstraint`, SQLModel
     `Field(foreign_key=...)`, schemas), finds its cycles, and chooses the smallest set of foreign keys that
     breaks all of them (nullable columns first, then a stable order). On each it adds `use_alter=True` and
-    the name PostgreSQL already gave the constraint (`<table>_<column>_fkey`). A SQLModel
+    the name the database already gave the constraint: the one a revision of the project's Alembic
+    migrations gave it (`op.create_foreign_key("team_captain_id", ...)`), else PostgreSQL's
+    (`<table>_<column>_fkey`). A project whose drivers are only MySQL's or SQLite's gets no fix unless
+    the code or a revision names the FK (MySQL's `<table>_ibfk_<n>` depends on creation order). A SQLModel
     `Field(foreign_key=...)` cannot carry either, so it becomes
     `Field(..., sa_column_args=(ForeignKey(..., use_alter=True, name=...),))`, keeping its other arguments.
     A foreign key to its own table is not a cycle. A `use_alter=True` foreign key without a name gets one.
@@ -62,8 +66,9 @@ class CircularForeignKey(Codemod):
     MetaData has a naming convention for `fk`, only `use_alter=True` is added and the convention names it.
 
     ## Database impact
-    None: the name is the one PostgreSQL gave the unnamed constraint, so an existing database already has
-    it and autogenerate sees no difference.
+    None: the name is the one the database gave the unnamed constraint, so an existing database already has
+    it and autogenerate sees no difference. With both PostgreSQL and MySQL drivers, PostgreSQL's name is
+    written and the fix is unsafe: a MySQL database has another name.
     """
 
     code = "DBF008"
@@ -95,8 +100,10 @@ class CircularForeignKey(Codemod):
                 f"{message}; it is declared once for several tables (a mixin): give each table its own foreign key "
                 "with `use_alter=True` and a name",
             )
-        name, by_convention = g.fk_name(edge)
+        name, by_convention, found = _name(ctx, g, edge)
         if name is None:
+            if found is not None and found.note:
+                return self.finding(ctx, call, f"{message}; add `use_alter=True` and a name", notes=[found.note])
             return self.finding(ctx, call, f"{message}; add `use_alter=True` and a name ({_unknown_name(g, edge, by_convention)})")
         add_name = None if by_convention or edge.fact.named else name
         edits, imports = _edits(ctx, call, edge.fact, add_name)
@@ -108,6 +115,8 @@ class CircularForeignKey(Codemod):
             description += " through `sa_column_args=(ForeignKey(...),)`"
         op = _create_op(edge, name, by_convention, call)
         description += f"; Alembic autogenerate omits this FK from `create_table` (alembic#326): add `{op}`"
+        if add_name and found is not None and found.migration is not None:
+            description = description.replace(f'`name="{add_name}"`', f'`name="{add_name}"` (from {describe(found)})')
         return self.finding(
             ctx,
             call,
@@ -115,29 +124,43 @@ class CircularForeignKey(Codemod):
             edits=edits,
             imports=imports,
             description=description,
+            safety=Safety.UNSAFE if found is not None and found.unsafe else None,
             # No DatabaseChange: a database that has the tables has this FK under this name already, and an
             # emitted `op.create_foreign_key` would fail there (DuplicateObject). The op is advice for the
             # migration that creates the tables.
-            notes=(f"{ALEMBIC_326} `{op}` after both `op.create_table(...)` calls",),
+            notes=(f"{ALEMBIC_326} `{op}` after both `op.create_table(...)` calls", *([found.note] if found and found.note else [])),
         )
 
     def _unnamed_use_alter(self, ctx: FileContext, g: FkGraph, call: ast.Call, edge: Edge) -> Finding | None:
-        name, by_convention = g.fk_name(edge)
+        name, by_convention, found = _name(ctx, g, edge)
         if by_convention:
             return None
         message = (
             f"foreign key `{edge.label}` has `use_alter=True` but no name: `drop_all()` fails with "
             "`CompileError: Can't emit DROP CONSTRAINT ... it has no name`"
         )
+        notes = [found.note] if found is not None and found.note else []
         if name is None or edge.shared:
-            return self.finding(ctx, call, message)
+            return self.finding(ctx, call, message, notes=notes)
         return self.finding(
             ctx,
             call,
             message,
             edits=[Edit(ctx.span(call), "add_kwarg", ("name", literal(name)))],
-            description=f"add `name={literal(name)}` (the name PostgreSQL gave it)",
+            description=f"add `name={literal(name)}` (the name {describe(found) if found else 'PostgreSQL'} gave it)",
+            safety=Safety.UNSAFE if found is not None and found.unsafe else None,
+            notes=notes,
         )
+
+
+def _name(ctx: FileContext, g: FkGraph, edge: Edge) -> tuple[str | None, bool, Claim | None]:
+    """The FK's name in the database, whether a naming convention gives it, and, for an unnamed FK, what
+    is known of the name in the project's databases (a revision's name, PostgreSQL's, or none)."""
+    name, by_convention = g.fk_name(edge)
+    if by_convention or edge.fact.named:
+        return name, by_convention, None
+    found = claim(ctx.index, ctx.versions.databases, edge.table, "foreign_key", edge.fk.columns, name)
+    return found.name, False, found
 
 
 def _unknown_name(g: FkGraph, edge: Edge, by_convention: bool) -> str:

@@ -4,6 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
+from dbfix.dbnames import DISPLAY
 from dbfix.findings import DatabaseChange, Edit, Finding, Impact, Safety
 from dbfix.index import COLUMN_CALLS, FIELD_CALLS, MAPPED_COLUMN_CALLS, _kw
 from dbfix.schema import (
@@ -65,6 +66,8 @@ class IdentifierTooLong(Codemod):
     Shortening an index or constraint name is unsafe: code and migrations that name the object
     (`on_conflict_do_update(constraint=...)`, `op.drop_constraint(...)`) must follow. Writing a long
     column's truncated name is safe: it is the name the database already has and the attribute stays.
+    A project whose drivers are only MySQL's or SQLite's gets no column fix: its database does not
+    truncate the name the way PostgreSQL does.
 
     ## Database impact
     Columns: none. Index and constraint names: schema. SQLAlchemy never created the object under its
@@ -165,6 +168,14 @@ class IdentifierTooLong(Codemod):
         if site is None or (site.lineno, attr) in seen:
             return
         seen.add((site.lineno, attr))
+        databases = ctx.versions.databases
+        if databases and "postgresql" not in databases:
+            used = ", ".join(DISPLAY[db] for db in databases if db in DISPLAY)
+            yield self.finding(ctx, site, f"column name `{info.name}` is {_length(info.name)}: over PostgreSQL's 63 bytes", notes=[
+                f"the project uses {used} (by its drivers), not PostgreSQL: MySQL refuses a column name over 64 "
+                "characters and SQLite keeps it whole, so its database does not have PostgreSQL's truncated name"
+            ])
+            return
         if isinstance(site, ast.Call):
             edits, imports = self._column_edits(ctx, table, info.name, short, site), []
         else:
@@ -303,7 +314,8 @@ def _column_site(ctx: FileContext, table: TableView, attr: str) -> ast.AST | Non
             if isinstance(arg, ast.Call) and ctx.q(arg.func) in COLUMN_CALLS and arg.args and isinstance(arg.args[0], ast.Constant) and arg.args[0].value == info.name:
                 return arg
         return None
-    classes = {c.qualname for c in ctx.index._mro(table.model.cls)}
+    # single-table-inheritance subclasses declare columns of this table too
+    classes = {c.qualname for model in (table.model, *table.members) for c in ctx.index._mro(model.cls)}
     for node in ctx.nodes(ast.ClassDef):
         if ctx.class_qualname(node) not in classes:
             continue

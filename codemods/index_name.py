@@ -44,7 +44,8 @@ class IndexName(Codemod):
     and builds `CREATE INDEX "User.org_id" ON users (email)`, an index on `email` only, under a name
     nobody will recognise. `Index(None, ...)` is named after its first column only
     (`ix_users_org_id`), exactly like `index=True` on that column: `create_all` then fails with
-    `relation "ix_users_org_id" already exists`. PostgreSQL index names are unique per schema.
+    `relation "ix_users_org_id" already exists`. PostgreSQL index names are unique per schema (SQLite's
+    per database); a project whose only drivers are MySQL's is checked per table, as MySQL names them.
 
     ## Example
     ```python
@@ -107,7 +108,7 @@ class IndexName(Codemod):
         if fact.first is not None or self._name_is_a_column(table, fact):
             return self._misbuilt(ctx, view, table, fact, call, taken, shared)
         if fact.name is not None:
-            others = self._others(view, table, fact, fact.name)
+            others = self._others(view, table, fact, fact.name, per_table=_per_table(ctx))
             if others:
                 return self.finding(ctx, call, f"index name `{fact.name}` is also taken by {_describe(view, others[0])}; PostgreSQL refuses the second one (`relation \"{fact.name}\" already exists`)")
             return None
@@ -158,7 +159,7 @@ class IndexName(Codemod):
         columns = table.column_names(fact.columns)
         if today is None or columns is None:
             return None
-        others = self._others(view, table, fact, today)
+        others = self._others(view, table, fact, today, per_table=_per_table(ctx))
         convention, _ = view.convention(table.metadata)
         if not others:
             if convention and "ix" in convention:
@@ -208,8 +209,10 @@ class IndexName(Codemod):
         return Edit(ctx.span(call), "insert_arg", (0, literal(name)))
 
     @staticmethod
-    def _others(view: SchemaView, table: TableView, fact: ConstraintFact | None, name: str, column: str | None = None) -> list[NameUse]:
+    def _others(view: SchemaView, table: TableView, fact: ConstraintFact | None, name: str, column: str | None = None, *, per_table: bool = False) -> list[NameUse]:
         uses = view.names_in(table.schema, relation=True).get(name, [])
+        if per_table:
+            uses = [u for u in uses if u.table == table.key]
         return [u for u in uses if not (u.table == table.key and ((fact is not None and u.fact is fact) or (column is not None and u.column == column)))]
 
     def _column_collisions(self, ctx: FileContext, view: SchemaView, module: str) -> Iterator[Finding]:
@@ -221,7 +224,7 @@ class IndexName(Codemod):
                 name = view.sa_name(table, "index", [info])
                 if name is None:
                     continue
-                others = self._others(view, table, None, name, attr)
+                others = self._others(view, table, None, name, attr, per_table=_per_table(ctx))
                 node = _column_call(ctx, table, attr)
                 if not others or node is None or any(u.fact is not None for u in others):
                     continue  # a clash with an `Index(...)` is reported at the Index
@@ -230,6 +233,11 @@ class IndexName(Codemod):
                 template = view.convention_template(table, "index")[0] or ""
                 note = "include the table in the index convention: `\"ix\": \"ix_%(column_0_label)s\"`" if "table_name" not in template and "column_0_label" not in template else "give one of them an explicit `Index(...)` name"
                 yield self.finding(ctx, node, f"`index=True` on `{attr}` is named `{name}`, also taken by {_describe(view, others[0])}", notes=[note])
+
+
+def _per_table(ctx: FileContext) -> bool:
+    """MySQL names indexes per table; PostgreSQL (per schema) and SQLite (per database) do not."""
+    return set(ctx.versions.databases) == {"mysql"}
 
 
 def _name_arg(name: str) -> ColumnArg:

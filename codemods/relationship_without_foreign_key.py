@@ -38,8 +38,10 @@ class RelationshipWithoutForeignKey(Codemod):
     Finds `relationship("Organization")`, `relationship(Organization)`, `Mapped[list["User"]] =
     relationship()` and SQLModel `Relationship()` attributes whose two tables have no foreign key between
     them in either direction (looking at every model, `ForeignKeyConstraint` and `Table` of the same
-    MetaData, across files), and no `primaryjoin=` or `secondary=`. It names the columns that could carry
-    the foreign key (`users.org_id`) and shows the `primaryjoin` that works without one.
+    MetaData, across files), and no `primaryjoin=` or `secondary=`. A subclass without its own
+    `__tablename__` (single-table inheritance) adds its columns and foreign keys to its parent's table:
+    they link that table too. It names the columns that could carry the foreign key (`users.org_id`) and
+    shows the `primaryjoin` that works without one.
 
     ## Why is this bad?
     The classes import and `create_all()` works, but the first ORM use (a query, an instance, or

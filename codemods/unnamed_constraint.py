@@ -4,6 +4,7 @@ import ast
 from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
+from dbfix.dbnames import claim, describe
 from dbfix.findings import DatabaseChange, Edit, Finding, Impact, Safety
 from dbfix.schema import (
     ConstraintFact,
@@ -31,8 +32,11 @@ class UnnamedConstraint(Codemod):
     `ForeignKey(...)` without a name on a foreign-key cycle between tables, and writes the name
     PostgreSQL already gave the constraint: `<table>_<columns>_key`, `<table>_<column>_check` when the
     expression references one column (else `<table>_check`), `<table>_<columns>_fkey`, with PostgreSQL's
-    own truncation to 63 bytes and its `1`, `2`... suffixes on a clash. Where the table's `MetaData` has a
-    `naming_convention` for the kind, the convention names the constraint and nothing is reported.
+    own truncation to 63 bytes and its `1`, `2`... suffixes on a clash. Where one of the project's Alembic
+    revisions named the constraint (`op.create_foreign_key("team_captain_id", "teams", ...)`, a `name=`
+    inside `op.create_table(...)`, later renames and drops in revision order), it writes that name: every
+    upgraded database has it. Where the table's `MetaData` has a `naming_convention` for the kind, the
+    convention names the constraint and nothing is reported.
 
     ## Why is this bad?
     An unnamed constraint can't be dropped or altered by name from SQLAlchemy: `drop_all` fails on a
@@ -58,9 +62,13 @@ class UnnamedConstraint(Codemod):
     ```
 
     ## Fix safety
-    Safe: the name is the one PostgreSQL gave the constraint, so nothing changes. No fix where the name
-    depends on the order in which tables are created, where a mixin's constraint lands on several
-    tables, or where a check's SQL is not a literal. With `[tool.dbfix] constraint-names = "convention"`
+    Safe: the name is the one the database has, so nothing changes. No fix where the name depends on the
+    order in which constraints are created (an earlier one whose name cannot be told may have taken it),
+    where a mixin's constraint lands on several tables, or where a check's SQL is not a literal. The
+    project's database drivers decide whose names count: with only MySQL or SQLite drivers (PyMySQL,
+    mysqlclient, aiosqlite...) there is no fix unless a revision gave the name (MySQL names constraints
+    `<table>_ibfk_<n>` and unique keys after their first column; SQLite keeps no name); with PostgreSQL's
+    and MySQL's, PostgreSQL's name is written but the fix is unsafe. With `[tool.dbfix] constraint-names = "convention"`
     the fix writes SQLAlchemy's recommended convention names instead (`uq_users_org_id_email`); that
     renames the constraint in the database and is unsafe.
 
@@ -111,28 +119,32 @@ class UnnamedConstraint(Codemod):
             ])
             return
         pg = view.pg_names(table)
-        name = pg.of(fact)
         subject = f"the foreign key on `{table.name}.{fact.column}`" if fact.place == "column" and fact.kind == "foreign_key" else what
         message = f"{subject} has no name" + (" and lies on a foreign-key cycle: `drop_all` cannot drop it" if cyclic else "")
         if id(fact) in pg.duplicates:
             yield self.finding(ctx, call, f"{what} repeats the unique constraint of line {pg.duplicates[id(fact)]}: PostgreSQL keeps only one", notes=["remove one of them"])
             return
-        if name is None:
-            reason = "its SQL is not a string literal" if fact.kind == "check" and fact.sqltext is None else "the name PostgreSQL chose depends on the order of creation"
-            yield self.finding(ctx, call, message, notes=[f"no automatic name: {reason}"])
-            return
-        clashes = [u for u in view.names_in(table.schema).get(name, []) if not (u.table == table.key and u.fact is fact)]
+        name = pg.of(fact)
+        reason = _reason(table, fact, pg.reasons.get(id(fact), ""))
+        clashes = [u for u in view.names_in(table.schema).get(name, []) if not (u.table == table.key and u.fact is fact)] if name else []
         if clashes:
-            yield self.finding(ctx, call, message, notes=[f"no automatic name: `{name}` is also PostgreSQL's choice for a constraint on `{clashes[0].table}`, so the name depends on the order of creation"])
+            name, reason = None, f"`{name}` is also PostgreSQL's choice for a constraint on `{clashes[0].table}`, so the name depends on the order of creation"
+        found = claim(ctx.index, ctx.versions.databases, table, fact.kind, _columns(table, fact), name, sqltext=fact.sqltext)
+        if found.name is None:
+            yield self.finding(ctx, call, message, notes=[found.note or f"no automatic name: {reason}"])
             return
+        name, given = found.name, describe(found)
+        notes = [found.note] if found.note else []
         new = self._convention_name(view, table, fact, taken) if ctx.config.constraint_names == "convention" else name
         if new is None or new == name:
             yield self.finding(
                 ctx,
                 call,
-                f"{message}; PostgreSQL named it `{name}`",
+                f"{message}; {given} named it `{name}`",
                 edits=[Edit(ctx.span(call), "add_kwarg", ("name", literal(name)))],
-                description=f"write the name PostgreSQL gave it: `{name}`",
+                description=f"write the name {given} gave it: `{name}`",
+                safety=Safety.UNSAFE if found.unsafe else None,
+                notes=notes,
             )
             return
         rename = rename_constraint_sql(table, name, new)
@@ -140,12 +152,13 @@ class UnnamedConstraint(Codemod):
         yield self.finding(
             ctx,
             call,
-            f"{message}; PostgreSQL named it `{name}`, the convention says `{new}`",
+            f"{message}; {given} named it `{name}`, the convention says `{new}`",
             edits=[Edit(ctx.span(call), "add_kwarg", ("name", literal(new)))],
             description=f"name it `{new}` and rename the constraint in the database",
             safety=Safety.UNSAFE,
             impact=Impact.SCHEMA,
             database=DatabaseChange((rename,), (back,), (f"op.execute({rename!r})",), (f"op.execute({back!r})",), key=f"constraint:{qualified(table.name, table.schema)}:{name}"),
+            notes=notes,
         )
 
     @staticmethod
@@ -168,6 +181,23 @@ class UnnamedConstraint(Codemod):
         name = unique_name(base, taken)
         taken.add(name)
         return name
+
+
+def _reason(table: TableView, fact: ConstraintFact, reason: str) -> str:
+    """Why PostgreSQL's name for the constraint cannot be told (`PgNames.reasons`)."""
+    if reason == "sql":
+        return "its SQL is not a string literal"
+    if reason.startswith("columns:"):
+        return f"`{reason[len('columns:'):]}` is not a column dbfix can see on `{table.name}`"
+    return "an earlier constraint of the table whose name dbfix cannot tell may have taken PostgreSQL's name for it, so the name depends on the order of creation"
+
+
+def _columns(table: TableView, fact: ConstraintFact) -> list[str] | None:
+    """The database names of the constrained columns (the referencing ones for a foreign key)."""
+    if fact.place in ("column", "field"):
+        info = table.columns.get(fact.column or "")
+        return [info.name] if info is not None else None
+    return table.column_names(fact.columns)
 
 
 def _short(code: str) -> str:

@@ -41,6 +41,7 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
     "unknown_foreign_key_target/noop_valid_targets.py": [],
     "unknown_foreign_key_target/noop_not_provable.py": [],
     "unknown_foreign_key_target/noop_reflected_metadata.py": [],
+    "unknown_foreign_key_target/single_table_inheritance_typo.py": [("DBF009", 22, "did you mean `pages`?")],
     "relationship_without_foreign_key/mapped_both_sides.py": [
         ("DBF010", 13, 'primaryjoin="Organization.id == foreign(User.org_id)"'),
         ("DBF010", 20, 'primaryjoin="foreign(User.org_id) == Organization.id"'),
@@ -57,6 +58,10 @@ EXPECTED: dict[str, list[tuple[str, int, str]]] = {
         ("DBF010", 20, "`foreign_keys=` alone is not enough")
     ],
     "relationship_without_foreign_key/noop_linked.py": [],
+    "relationship_without_foreign_key/noop_single_table_inheritance.py": [],
+    "relationship_without_foreign_key/single_table_inheritance_without_foreign_key.py": [
+        ("DBF010", 10, 'primaryjoin="Page.id == foreign(PageFile.page_id)"')
+    ],
     "relationship_without_foreign_key/noop_not_provable.py": [],
     "circular_foreign_key/noop_self_referencing.py": [],
     "circular_foreign_key/noop_already_fixed.py": [],
@@ -201,6 +206,19 @@ def test_linked_relationships_configure(tmp_path: Path) -> None:
     path = FIXTURES / "relationship_without_foreign_key/noop_linked.py"
     shutil.copy(path, tmp_path / path.name)
     assert _probe(tmp_path, path.stem) == {"tables": [], "mappers": "ok"}
+
+
+def test_single_table_inheritance_configures_and_nothing_is_reported(tmp_path: Path) -> None:
+    """A subclass without `__tablename__` puts its columns and FKs on its parent's table (CTFd's `PageFiles`,
+    `UserFieldEntries`): SQLAlchemy configures every relationship, and no FK rule may say otherwise."""
+    path = FIXTURES / "relationship_without_foreign_key/noop_single_table_inheritance.py"
+    shutil.copy(path, tmp_path / path.name)
+    assert _probe(tmp_path, path.stem) == {"tables": [], "mappers": "ok"}
+    source = path.read_text()
+    index = build_index([(path, source.encode())], path.parent)
+    codemods = [c for code in ("DBF006", "DBF008", "DBF009", "DBF010") for c in lookup(code)]
+    result = fix_source(source, path.name, (path.stem, False), index, Config(), VERSIONS, codemods, apply=False)
+    assert result.error is None and result.findings == []
 
 
 def test_cycle_fix_is_stable_across_runs(tmp_path: Path) -> None:

@@ -27,15 +27,32 @@ FOLDERS = ("index_name", "unnamed_constraint", "identifier_too_long")
 
 def _fixed_fixtures() -> list[Path]:
     found = [p for folder in FOLDERS for p in sorted((FIXTURES / folder).glob("*.expected.py"))]
-    found += [p / "after" for folder in FOLDERS for p in sorted((FIXTURES / folder).glob("*")) if (p / "after").is_dir()]
+    found += [p / "after" for folder in FOLDERS for p in sorted((FIXTURES / folder).glob("*")) if (p / "after").is_dir() and _on_postgres(p)]
     return found
 
 
+def _on_postgres(case: Path) -> bool:
+    """Whether a tree case's project runs on PostgreSQL (its drivers say so, or say nothing)."""
+    from dbfix.versions import detect_versions
+
+    databases = detect_versions(case / "before").databases
+    return not databases or "postgresql" in databases
+
+
 def _pairs(folder: str) -> list[tuple[Path, Path]]:
-    """(unfixed, fixed) for every fixing case of a codemod."""
+    """(unfixed, fixed) for every fixing case of a codemod whose names are PostgreSQL's (not a revision's)."""
     pairs = [(p.with_name(p.name.replace(".expected.py", ".py")), p) for p in sorted((FIXTURES / folder).glob("*.expected.py"))]
-    pairs += [(p / "before", p / "after") for p in sorted((FIXTURES / folder).glob("*")) if (p / "after").is_dir()]
+    pairs += [
+        (p / "before", p / "after")
+        for p in sorted((FIXTURES / folder).glob("*"))
+        if (p / "after").is_dir() and not _revisions(p / "before") and _on_postgres(p)
+    ]
     return pairs
+
+
+def _revisions(root: Path) -> list[Path]:
+    """A case's Alembic revision scripts: the names they give are the ones an upgraded database has."""
+    return sorted(root.glob("migrations/versions/*.py"))
 
 
 def _id(path: Path) -> str:
@@ -45,16 +62,17 @@ def _id(path: Path) -> str:
 # -- building a fixture in a child interpreter ----------------------------------------------------
 
 
-def build(source: Path, url: str, schema: str, *, drop: bool = False, work: Path) -> dict:
+def build(source: Path, url: str, schema: str, *, drop: bool = False, work: Path, migrate: bool = False) -> dict:
     """Import the fixture's models in a fresh process and `create_all` (+ `drop_all`) them into
-    `schema`; tables in an explicit schema `x` go to `<schema>_x`. Returns {"error", "warnings"}."""
+    `schema`; tables in an explicit schema `x` go to `<schema>_x`. With `migrate`, run its Alembic
+    revisions instead. Returns {"error", "warnings"}."""
     target = work / uuid.uuid4().hex[:8]
     if source.is_dir():
         shutil.copytree(source, target)
     else:
         target.mkdir()
         shutil.copy(source, target / "models.py")
-    request = {"root": str(target), "url": url, "schema": schema, "drop": drop}
+    request = {"root": str(target), "url": url, "schema": schema, "drop": drop, "migrate": migrate}
     if "fork" in multiprocessing.get_all_start_methods():
         # a forked child starts with SQLAlchemy and SQLModel imported: far faster than a new interpreter
         import sqlalchemy  # noqa: F401
@@ -93,6 +111,8 @@ def _child(request: dict) -> dict:
     for name in [n for n in sys.modules if n.split(".")[0] in tops]:
         del sys.modules[name]
     importlib.invalidate_caches()
+    if request.get("migrate"):
+        return _upgrade(root, request["url"], request["schema"])
     warnings.simplefilter("always")
     caught: list[str] = []
     result: dict = {"error": None, "warnings": caught}
@@ -130,6 +150,27 @@ def _child(request: dict) -> dict:
         finally:
             engine.dispose()
         caught.extend(f"{w.category.__name__}: {w.message}" for w in recorded)
+    return result
+
+
+def _upgrade(root: Path, url: str, schema: str) -> dict:
+    """Run every revision's `upgrade()` of `root/migrations`, base first, as `alembic upgrade head` does."""
+    import sqlalchemy as sa
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    result: dict = {"error": None, "warnings": []}
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        scripts = list(reversed(list(ScriptDirectory(str(root / "migrations")).walk_revisions())))
+        with engine.begin() as connection, Operations.context(MigrationContext.configure(connection)):
+            for script in scripts:
+                script.module.upgrade()
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        result["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        engine.dispose()
     return result
 
 
@@ -214,6 +255,35 @@ def test_unnamed_constraint_names_equal_what_postgres_chose(pair: tuple[Path, Pa
     written = _names_written(before, after)
     assert written, "the case writes no name"
     assert written <= {name for _, _, name, _ in unfixed["constraints"]}
+
+
+MIGRATION_CASES = [
+    FIXTURES / folder / p.name
+    for folder in ("unnamed_constraint", "circular_foreign_key")
+    for p in sorted((FIXTURES / folder).glob("*"))
+    if (p / "after").is_dir() and _revisions(p / "before") and _on_postgres(p)
+]
+
+
+@pytest.mark.parametrize("case", MIGRATION_CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_names_from_revisions_are_what_the_upgraded_database_has(case: Path, pg_schema: tuple[str, str], tmp_path: Path) -> None:
+    """The fixed models, built with `create_all`, have exactly the constraints (names included) of a database
+    upgraded by the project's revisions; the unfixed models' PostgreSQL names do not."""
+    url, schema = pg_schema
+    other, unfixed = f"{schema}_fixed", f"{schema}_unfixed"
+    with schemas(url, schema):
+        assert build(case / "before", url, schema, work=tmp_path, migrate=True)["error"] is None
+        _create_schema(url, other)
+        assert build(case / "after", url, other, work=tmp_path)["error"] is None
+        _create_schema(url, unfixed)
+        assert build(case / "before", url, unfixed, work=tmp_path)["error"] is None
+        found = catalog(url, schema)["constraints"]
+    upgraded = {r for r in found if r[0] == ""}
+    fixed = {("",) + r[1:] for r in found if r[0] == "fixed"}
+    assert fixed == upgraded
+    assert {("",) + r[1:] for r in found if r[0] == "unfixed"} != upgraded, "the case must need a revision's names"
+    written = _names_written(case / "before", case / "after")
+    assert written and written <= {name for _, _, name, _ in upgraded}
 
 
 def test_unnamed_foreign_keys_on_a_cycle_block_drop_all_until_named(pg_schema: tuple[str, str], tmp_path: Path) -> None:

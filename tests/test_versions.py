@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -38,10 +37,10 @@ def sources(result: TargetVersions) -> dict[str, str]:
     return dict(result.sources)
 
 
-def test_nothing_declared_falls_back_to_installed_and_running_python(tmp_path):
+def test_nothing_declared_falls_back_to_installed_and_the_oldest_supported_python(tmp_path):
     result = detect_versions(tmp_path)
     assert result == TargetVersions(
-        python=sys.version_info[:2],
+        python=(3, 10),
         sqlalchemy=(2, 1, 9),
         sqlmodel=(0, 0, 50),
         pydantic=(2, 14, 3),
@@ -312,10 +311,10 @@ def test_requires_python_preferred_over_poetry_python(tmp_path):
     assert detect_versions(tmp_path).python == (3, 12)
 
 
-def test_requires_python_without_lower_bound_uses_running_python(tmp_path):
+def test_requires_python_without_lower_bound_uses_the_oldest_supported_python(tmp_path):
     write(tmp_path, "pyproject.toml", '[project]\nrequires-python = "<4"\n')
     result = detect_versions(tmp_path)
-    assert result.python == sys.version_info[:2]
+    assert result.python == (3, 10)  # never the running interpreter: a 3.11 fix could break a 3.10 project
     assert sources(result)["python"] == "default"
 
 
@@ -332,3 +331,65 @@ def test_bad_pyproject_is_ignored(tmp_path):
     result = detect_versions(tmp_path)
     assert result.sqlalchemy == (2, 0, 2)
     assert sources(result)["python"] == "default"
+
+
+# -- databases ---------------------------------------------------------------------------------------
+
+
+def test_no_driver_means_databases_unknown(tmp_path):
+    write(tmp_path, "requirements.txt", "sqlalchemy==2.0.1\nrequests\n")
+    result = detect_versions(tmp_path)
+    assert result.databases == ()
+    assert "databases" not in sources(result)
+
+
+@pytest.mark.parametrize(
+    ("requirement", "expected"),
+    [
+        ("psycopg2-binary==2.9.6", ("postgresql",)),
+        ("psycopg[binary]>=3.1", ("postgresql",)),
+        ("asyncpg", ("postgresql",)),
+        ("pg8000", ("postgresql",)),
+        ("PyMySQL[rsa]==1.1.1", ("mysql",)),
+        ("mysqlclient", ("mysql",)),
+        ("mysql-connector-python", ("mysql",)),
+        ("mariadb", ("mysql",)),
+        ("aiomysql", ("mysql",)),
+        ("asyncmy", ("mysql",)),
+        ("aiosqlite", ("sqlite",)),
+        ("sqlalchemy[asyncio,postgresql_asyncpg]>=2.0", ("postgresql",)),
+        ("sqlmodel[pymysql]", ("mysql",)),
+    ],
+)
+def test_driver_in_requirements(tmp_path, requirement, expected):
+    write(tmp_path, "requirements.txt", f"{requirement}\n")
+    result = detect_versions(tmp_path)
+    assert result.databases == expected
+    assert sources(result)["databases"] == "requirements.txt"
+
+
+def test_drivers_from_every_source_are_combined(tmp_path):
+    """CTFd's layout: PyMySQL in the dependencies, psycopg2-binary among the dev dependencies, both locked."""
+    write(tmp_path, "uv.lock", '[[package]]\nname = "PyMySQL"\nversion = "1.1.1"\n\n[[package]]\nname = "psycopg2-binary"\nversion = "2.9.6"\n')
+    write(
+        tmp_path,
+        "pyproject.toml",
+        '[project]\ndependencies = ["PyMySQL[rsa]==1.1.1"]\n[dependency-groups]\ndev = ["psycopg2-binary==2.9.6"]\n',
+    )
+    result = detect_versions(tmp_path)
+    assert result.databases == ("postgresql", "mysql")
+    assert sources(result)["databases"] == "uv.lock, pyproject.toml"
+
+
+def test_driver_in_pyproject_and_poetry(tmp_path):
+    write(tmp_path, "pyproject.toml", '[project.optional-dependencies]\nmysql = ["pymysql"]\n')
+    assert detect_versions(tmp_path).databases == ("mysql",)
+    write(tmp_path, "pyproject.toml", '[tool.poetry.dependencies]\npython = "^3.11"\nasyncpg = "^0.29"\n')
+    assert detect_versions(tmp_path).databases == ("postgresql",)
+    write(tmp_path, "pyproject.toml", '[tool.poetry.dependencies]\nsqlalchemy = { version = "^2.0", extras = ["aiosqlite"] }\n')
+    assert detect_versions(tmp_path).databases == ("sqlite",)
+
+
+def test_driver_in_pipfile_lock(tmp_path):
+    write(tmp_path, "Pipfile.lock", json.dumps({"default": {"mysqlclient": {"version": "==2.2.0"}}}))
+    assert detect_versions(tmp_path).databases == ("mysql",)

@@ -171,11 +171,13 @@ class FkGraph:
             return False
         if table.model is None:
             return True
-        for cls in self._mro(table.model):
-            if cls.has_table_attr or any(d not in ("__tablename__", "__mapper_args__") for d in self.declared.get(cls.qualname, [])):
-                return False
-            if not all(self._known_base(b) for b in cls.bases):
-                return False
+        # single-table-inheritance subclasses put their columns (and FKs) on this table too
+        for model in (table.model, *table.members):
+            for cls in self._mro(model):
+                if cls.has_table_attr or any(d not in ("__tablename__", "__mapper_args__") for d in self.declared.get(cls.qualname, [])):
+                    return False
+                if not all(self._known_base(b) for b in cls.bases):
+                    return False
         return True
 
     def _known_base(self, qualname: str) -> bool:
@@ -189,7 +191,7 @@ class FkGraph:
     def _attributes(self, table: TableView) -> set[str]:
         if table.model is None:
             return set(table.columns)
-        return {a for cls in self._mro(table.model) for a in cls.attributes}
+        return {a for model in (table.model, *table.members) for cls in self._mro(model) for a in cls.attributes}
 
     def certain(self, metadata: str) -> bool:
         """Whether `metadata` is provably one MetaData object (not a base whose `metadata = x` we cannot follow)."""

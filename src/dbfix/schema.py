@@ -12,9 +12,12 @@ Collected per module by `collect` (an index contributor; `facts.extra["schema"]`
 
 `SchemaView(index)` joins all modules with the model index into one `TableView` per table (a model or a
 Core table), with every constraint and index that belongs to it, including module-level `Index(...)`
-calls (`Index(User.org_id, ...)`, `Index("ix", users.c.x)`); it resolves foreign keys to tables
-(`foreign_keys()`, `cyclic_foreign_keys()`), tells each MetaData's convention (`convention()`), and
-predicts the names a database gets (`pg_names()`, `sa_name()`, `index_names()`).
+calls (`Index(User.org_id, ...)`, `Index("ix", users.c.x)`). As declarative does, a model's table has
+the columns of its own class and mixins (a joined-inheritance parent's stay on the parent's table, a
+`column_property(Column(...))` is one), and a single-table-inheritance subclass adds its own to its
+parent's table. It resolves foreign keys to tables (`foreign_keys()`, `cyclic_foreign_keys()`), tells
+each MetaData's convention (`convention()`), and predicts the names a database gets (`pg_names()`,
+`sa_name()`, `index_names()`; `dbfix.dbnames` weighs them against Alembic revisions and other databases).
 
 The name functions at the bottom are pure: PostgreSQL's own `makeObjectName`/`ChooseConstraintName`
 (src/backend/commands/indexcmds.c; 63 bytes, the longer part truncated first, digits appended to the
@@ -157,6 +160,8 @@ class ModuleSchema:
     indexes: list[ConstraintFact] = field(default_factory=list)  # Index(...) outside Table() / __table_args__
     metadata: list[MetadataFact] = field(default_factory=list)
     literals: dict[str, MetadataFact] = field(default_factory=dict)  # module-level dicts, parsed as conventions
+    # columns the model index does not see: `x = column_property(Column(...), ...)`, by class qualname
+    property_columns: dict[str, dict[str, ColumnInfo]] = field(default_factory=dict)
 
 
 # -- collection -----------------------------------------------------------------------------------
@@ -165,7 +170,7 @@ class ModuleSchema:
 def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: object) -> None:
     """The index contributor: store this module's `ModuleSchema` in `facts.extra["schema"]`."""
     schema = collect_module(tree, names, q)
-    if schema.tables or schema.table_args or schema.column_constraints or schema.indexes or schema.metadata or schema.literals:
+    if schema != ModuleSchema(schema.module):
         facts.extra[KEY] = schema  # type: ignore[attr-defined]
 
 
@@ -436,6 +441,14 @@ class _Collector:
             elif attr == "metadata" and isinstance(value, ast.Call):
                 self.metadata_call(value, f"{qualname}.metadata")
             elif isinstance(value, ast.Call):
+                if q(value.func) == "sqlalchemy.orm.column_property" and value.args and isinstance(value.args[0], ast.Call):
+                    # `column_property(Column(...), Parent.x)`: a column of this class's own table
+                    value = value.args[0]
+                    info = column_from_call(attr, value, q)
+                    if info is None:
+                        continue
+                    info.module = self.module
+                    self.result.property_columns.setdefault(qualname, {})[attr] = info
                 found = self.column_constraints(value, qualname, attr)
                 if found:
                     self.result.column_constraints.setdefault(qualname, []).extend(found)
@@ -532,6 +545,7 @@ class TableView:
     model: ModelInfo | None = None
     table_args_dynamic: bool = False
     schema_known: bool = True
+    members: list[ModelInfo] = field(default_factory=list)  # single-table-inheritance subclasses mapped to it
 
     @property
     def qualified(self) -> str:
@@ -613,14 +627,15 @@ class SchemaView:
 
     # building ------------------------------------------------------------------------------------
     def _models(self) -> None:
+        singles: dict[str, str] = {}  # single-table-inheritance subclass -> its nearest mapped ancestor
         for qualname in sorted(self.index.models):
             model = self.index.models[qualname]
             if model.table is None:
                 continue
             mro = self.index._mro(model.cls)
             parent = next((c.qualname for c in mro[1:] if c.qualname in self.index.models and self.index.models[c.qualname].table == model.table), None)
-            if parent is not None and model.cls.tablename is None:
-                self.aliases[qualname] = parent  # single-table inheritance: the parent's table
+            if parent is not None and model.cls.tablename is None and not model.cls.has_table_attr:
+                singles[qualname] = parent
                 continue
             args = self._table_args(model)
             metadata = self.metadata_key(model.metadata)
@@ -631,20 +646,59 @@ class SchemaView:
                 schema=schema,
                 metadata=metadata,
                 module=model.cls.module,
-                columns=dict(model.columns),
+                columns={},
                 model=model,
                 table_args_dynamic=bool(args and args.dynamic),
                 schema_known=args.schema_known if args is not None else True,
             )
-            for cls in mro:
-                if cls is not model.cls and cls.qualname in self.index.models:
-                    continue
-                for fact in self._module(cls.module).column_constraints.get(cls.qualname, []):
-                    if fact.column in view.columns:
-                        view.constraints.append(fact)
+            self._own_columns(view, model)
             if args is not None:
                 view.constraints.extend(args.constraints)
             self.tables[qualname] = view
+        # Single-table inheritance: a subclass's own columns and their constraints are the parent table's.
+        # Done once every table exists, in definition order (the order SQLAlchemy appends the columns in).
+        order = sorted(singles, key=lambda q: (self.index.models[q].cls.module, self.index.models[q].cls.line, q))
+        for qualname in order:
+            root = singles[qualname]
+            while root in singles:
+                root = singles[root]
+            view = self.tables.get(root)
+            if view is None:
+                continue
+            self.aliases[qualname] = root
+            view.members.append(self.index.models[qualname])
+            self._own_columns(view, self.index.models[qualname])
+
+    def _own_classes(self, model: ModelInfo) -> list:
+        """The model's class and the unmapped classes (mixins, abstract bases) it inherits other than through
+        a mapped ancestor: declarative copies their columns into the model's own table, and only theirs."""
+        found, seen, stack = [], set(), [model.cls]
+        while stack:
+            cls = stack.pop()
+            if cls.qualname in seen or (cls is not model.cls and cls.qualname in self.index.models):
+                continue
+            seen.add(cls.qualname)
+            found.append(cls)
+            stack.extend(p for p in (self.index.classes.get(b) for b in reversed(cls.bases)) if p is not None)
+        return found
+
+    def _own_columns(self, view: TableView, model: ModelInfo) -> None:
+        """Add the columns the model declares itself (not its mapped ancestors': theirs are on their own
+        tables) and the constraints written inside them."""
+        own = self._own_classes(model)
+        attrs = {attr for cls in own for attr in cls.columns}
+        for attr, info in model.columns.items():
+            if attr in attrs:
+                view.columns.setdefault(attr, info)
+        for cls in reversed(own):
+            for attr, info in self._module(cls.module).property_columns.get(cls.qualname, {}).items():
+                view.columns.setdefault(attr, info)
+        present = {id(c) for c in view.constraints}
+        for cls in own:
+            for fact in self._module(cls.module).column_constraints.get(cls.qualname, []):
+                if fact.column in view.columns and id(fact) not in present:
+                    present.add(id(fact))
+                    view.constraints.append(fact)
 
     def _table_args(self, model: ModelInfo) -> TableArgsFact | None:
         for cls in self.index._mro(model.cls):
@@ -721,7 +775,8 @@ class SchemaView:
     def _tables_by_module(self) -> dict[str, list[TableView]]:
         found: dict[str, list[TableView]] = {}
         for table in self.tables.values():
-            found.setdefault(table.module, []).append(table)
+            for module in dict.fromkeys([table.module, *(m.cls.module for m in table.members)]):
+                found.setdefault(module, []).append(table)
         return found
 
     def taken_names(self) -> set[str]:
@@ -1048,22 +1103,42 @@ def check_columns(sqltext: str, columns: Iterable[str]) -> set[str] | None:
 
 @dataclass
 class PgNames:
-    """PostgreSQL's names for one table's unnamed constraints; None where it depends on creation order."""
+    """PostgreSQL's names for one table's unnamed constraints; None where they cannot be known (`reasons`)."""
 
     by_fact: dict[int, str | None] = field(default_factory=dict)  # id(ConstraintFact) -> name
     unique_columns: dict[str, str | None] = field(default_factory=dict)  # `unique=True` column attr -> name
     primary_key: str | None = None
     duplicates: dict[int, int] = field(default_factory=dict)  # id(fact) -> line of the identical constraint
+    # id(fact) -> why its name is None: "sql" (a CHECK's SQL is not a literal), "columns:<name>" (a column
+    # it names is not one we see), "order" (an earlier constraint whose name we cannot tell may have taken it)
+    reasons: dict[int, str] = field(default_factory=dict)
 
     def of(self, fact: ConstraintFact) -> str | None:
         return self.by_fact.get(id(fact))
 
 
+_ANY = None  # a blocker whose name could be any name of its label
+
+
 def _pg_names(view: SchemaView, table: TableView) -> PgNames:
+    """PostgreSQL picks `<table>_<columns>_<label>` and appends a digit when a name is taken, so a name
+    depends on the order of creation only when an earlier constraint could have picked the same one."""
     names = PgNames()
     explicit = {c.name for c in table.constraints if c.name and c.kind != "index"}
     taken: set[str] = set(explicit)
-    unknown = False
+
+    def place(fact: ConstraintFact, name: str | None, blockers: list[str | None], base: str | None, reason: str) -> str | None:
+        """Record the name PostgreSQL gave `fact`, or why it is unknown; `base` is its name before digits."""
+        if name is not None and (_ANY in blockers or base in blockers):
+            name, reason = None, "order"
+        if name is None:
+            names.reasons[id(fact)] = reason
+            blockers.append(base)
+        else:
+            taken.add(name)
+        names.by_fact[id(fact)] = name
+        return name
+
     # PostgreSQL names CHECKs first (with the table), in DDL order: SQLAlchemy writes column-level
     # ones inline, then the table-level ones in creation order; then the primary key, the unique
     # indexes, and last the foreign keys.
@@ -1071,17 +1146,16 @@ def _pg_names(view: SchemaView, table: TableView) -> PgNames:
     checks.sort(key=lambda c: list(table.columns).index(c.column) if c.column in table.columns else 0)
     checks += [c for c in table.constraints if c.kind == "check" and c.place in ("table_args", "table")]
     column_names = [c.name for c in table.columns.values()]
+    blockers: list[str | None] = []
     for fact in checks:
         if fact.named:
             continue
         refs = check_columns(fact.sqltext, column_names) if fact.sqltext is not None else None
-        if refs is None or unknown:
-            unknown = True
-            names.by_fact[id(fact)] = None
+        if refs is None:
+            place(fact, None, blockers, _ANY, "sql")  # it may reference any column
             continue
-        name = pg_check_name(table.name, next(iter(refs)) if len(refs) == 1 else None, taken)
-        taken.add(name)
-        names.by_fact[id(fact)] = name
+        column = next(iter(refs)) if len(refs) == 1 else None
+        place(fact, pg_check_name(table.name, column, taken), blockers, pg_check_name(table.name, column), "")
     pk_fact = next((c for c in table.constraints if c.kind == "primary_key"), None)
     has_pk = pk_fact is not None or any(c.primary_key for c in table.columns.values())
     if has_pk and not (pk_fact and pk_fact.named):
@@ -1095,46 +1169,66 @@ def _pg_names(view: SchemaView, table: TableView) -> PgNames:
     ]
     # `unique=True, index=True` is a unique index, not a constraint
     uniques += [(None, attr, [info.name]) for attr, info in table.columns.items() if info.unique and not info.index and not info.primary_key]
+    blockers = []
     for fact, attr, cols in uniques:
         if fact is not None and fact.named:
             if cols:
                 seen.setdefault(tuple(cols), fact.line)
             continue
-        if cols is None or unknown:
-            unknown = True
-            name = None
-        elif tuple(cols) in seen:
+        if cols is None:
+            assert fact is not None
+            place(fact, None, blockers, _possible(table.name, fact.columns, "key"), _columns_reason(table, fact.columns))
+            continue
+        if tuple(cols) in seen:
             if fact is not None:
                 names.duplicates[id(fact)] = seen[tuple(cols)]
-            name = None
-        else:
-            seen[tuple(cols)] = fact.line if fact is not None else table.columns[attr].line  # type: ignore[index]
-            name = pg_unique_name(table.name, cols, taken)
-            taken.add(name)
+                names.by_fact[id(fact)] = None
+            else:
+                names.unique_columns[attr] = None  # type: ignore[index]
+            continue
+        seen[tuple(cols)] = fact.line if fact is not None else table.columns[attr].line  # type: ignore[index]
+        name: str | None = pg_unique_name(table.name, cols, taken)
+        base = pg_unique_name(table.name, cols)
         if fact is not None:
-            names.by_fact[id(fact)] = name
+            place(fact, name, blockers, base, "")
+        elif _ANY in blockers or base in blockers:
+            names.unique_columns[attr] = None  # type: ignore[index]
         else:
+            taken.add(name)  # type: ignore[arg-type]
             names.unique_columns[attr] = name  # type: ignore[index]
     fks = [c for c in table.constraints if c.kind == "foreign_key" and c.place in ("table_args", "table")]
     fks += sorted(
         (c for c in table.constraints if c.kind == "foreign_key" and c.place in ("column", "field")),
         key=lambda c: list(table.columns).index(c.column) if c.column in table.columns else 0,
     )
+    blockers = []
     for fact in fks:
         if fact.named:
             continue
         if fact.place in ("column", "field"):
             info = table.columns.get(fact.column or "")
             cols = [info.name] if info is not None else None
+            possible, reason = _ANY, f"columns:{fact.column}"
         else:
             cols = table.column_names(fact.columns)
+            possible, reason = _possible(table.name, fact.columns, "fkey"), _columns_reason(table, fact.columns)
         if cols is None:
-            names.by_fact[id(fact)] = None
+            place(fact, None, blockers, possible, reason)
             continue
-        name = pg_foreign_key_name(table.name, cols, taken)
-        taken.add(name)
-        names.by_fact[id(fact)] = name
+        place(fact, pg_foreign_key_name(table.name, cols, taken), blockers, pg_foreign_key_name(table.name, cols), "")
     return names
+
+
+def _possible(table: str, args: list[ColumnArg], label: str) -> str | None:
+    """The name (before digits) a constraint on columns we cannot see would get: strings name columns."""
+    if args and all(a.kind == "name" for a in args):
+        return choose_name(table, name_addition([a.value for a in args]), label)
+    return _ANY
+
+
+def _columns_reason(table: TableView, args: list[ColumnArg]) -> str:
+    missing = next((a.value for a in args if table.column(a) is None), "")
+    return f"columns:{missing}"
 
 
 # -- SQLAlchemy's names ---------------------------------------------------------------------------

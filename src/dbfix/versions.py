@@ -1,4 +1,5 @@
-"""Work out the Python, SQLAlchemy, SQLModel and Pydantic versions a project targets, without running it."""
+"""Work out the Python, SQLAlchemy, SQLModel and Pydantic versions a project targets, and the databases its
+drivers say it runs on, without running it."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ else:
 
 PACKAGES = ("sqlalchemy", "sqlmodel", "pydantic")
 LOCK_FILES = ("uv.lock", "poetry.lock", "Pipfile.lock", "pdm.lock")
+OLDEST_PYTHON = (3, 10)  # the oldest Python dbfix supports: the target when a project declares none
+DATABASES = ("postgresql", "mysql", "sqlite")
+DRIVERS = {
+    **dict.fromkeys(("psycopg2", "psycopg2-binary", "psycopg", "psycopg-binary", "asyncpg", "pg8000"), "postgresql"),
+    **dict.fromkeys(("pymysql", "mysqlclient", "aiomysql", "asyncmy", "mysql-connector-python", "mariadb"), "mysql"),
+    "aiosqlite": "sqlite",  # the stdlib sqlite3 driver is never a dependency
+}
+# SQLAlchemy's and SQLModel's extras that pull a driver in: `sqlalchemy[postgresql_asyncpg]`
+DRIVER_EXTRAS = (("postgresql", "postgresql"), ("mysql", "mysql"), ("pymysql", "mysql"), ("mariadb", "mysql"),
+                 ("aiomysql", "mysql"), ("asyncmy", "mysql"), ("aiosqlite", "sqlite"))
 
 # (source, package, release, exact); sources listed first win, then exact pins, then the lowest version
 _Candidate = tuple[str, str, tuple[int, ...], bool]
@@ -35,6 +46,7 @@ class TargetVersions:
     sqlmodel: tuple[int, ...] | None
     pydantic: tuple[int, ...] | None
     sources: tuple[tuple[str, str], ...] = ()
+    databases: tuple[str, ...] = ()  # "postgresql", "mysql", "sqlite" from the drivers it depends on; () = unknown
 
 
 def detect_versions(root: Path, target_python: tuple[int, int] | None = None) -> TargetVersions:
@@ -53,13 +65,62 @@ def detect_versions(root: Path, target_python: tuple[int, int] | None = None) ->
             found[name] = (installed, "installed")
 
     python, python_source = _python(pyproject, target_python)
+    databases, database_sources = _databases(root, pyproject)
     return TargetVersions(
         python=python,
         sqlalchemy=found["sqlalchemy"][0] if "sqlalchemy" in found else None,
         sqlmodel=found["sqlmodel"][0] if "sqlmodel" in found else None,
         pydantic=found["pydantic"][0] if "pydantic" in found else None,
-        sources=(("python", python_source), *((n, found[n][1]) for n in PACKAGES if n in found)),
+        sources=(
+            ("python", python_source),
+            *((n, found[n][1]) for n in PACKAGES if n in found),
+            *((("databases", ", ".join(database_sources)),) if databases else ()),
+        ),
+        databases=databases,
     )
+
+
+def _databases(root: Path, pyproject: dict) -> tuple[tuple[str, ...], list[str]]:
+    """The databases the project's drivers point to (every lock file, requirements file and pyproject
+    table counts: a driver among the dev dependencies still means tests run on that database)."""
+    found: set[str] = set()
+    sources: list[str] = []
+    for source, name, extras in _dependencies(root, pyproject):
+        databases = {DRIVERS[name]} if name in DRIVERS else set()
+        if name in ("sqlalchemy", "sqlmodel"):
+            databases |= {db for extra in extras for prefix, db in DRIVER_EXTRAS if extra.startswith(prefix)}
+        if databases:
+            found |= databases
+            if source not in sources:
+                sources.append(source)
+    return tuple(db for db in DATABASES if db in found), sources
+
+
+def _dependencies(root: Path, pyproject: dict) -> Iterator[tuple[str, str, frozenset[str]]]:
+    """(source, canonical name, extras) of every dependency the project declares or locks."""
+    for name in LOCK_FILES:
+        path = root / name
+        if not path.is_file():
+            continue
+        if name == "Pipfile.lock":
+            data = _json(path)
+            packages = [p for section in ("default", "develop") for p in _dict(_dict(data).get(section))]
+        else:
+            packages = [_dict(p).get("name") for p in _list((_load_toml(path) or {}).get("package"))]
+        for package in packages:
+            if isinstance(package, str):
+                yield name, canonicalize_name(package), frozenset()
+    for path in _requirements_paths(root):
+        for req in _requirement_lines(path):
+            yield path.relative_to(root).as_posix(), canonicalize_name(req.name), frozenset(req.extras)
+    for line in _pyproject_lines(pyproject):
+        req = _requirement(line) if isinstance(line, str) else None
+        if req is not None:
+            yield "pyproject.toml", canonicalize_name(req.name), frozenset(req.extras)
+    for table in _poetry_tables(pyproject):
+        for name, constraint in _dict(table).items():
+            extras = [e for c in (constraint if isinstance(constraint, list) else [constraint]) for e in _list(_dict(c).get("extras"))]
+            yield "pyproject.toml", canonicalize_name(name), frozenset(e for e in extras if isinstance(e, str))
 
 
 def _candidates(root: Path, pyproject: dict) -> Iterator[tuple[int, _Candidate]]:
@@ -69,7 +130,7 @@ def _candidates(root: Path, pyproject: dict) -> Iterator[tuple[int, _Candidate]]
             for c in _pipfile_lock(path) if name == "Pipfile.lock" else _toml_lock(path):
                 yield tier, c
     tier = len(LOCK_FILES)
-    for path in sorted(root.glob("requirements*.txt")) + sorted(root.glob("requirements/*.txt")):
+    for path in _requirements_paths(root):
         for c in _requirements_file(path, path.relative_to(root).as_posix()):
             yield tier, c
     for c in _pyproject(pyproject):
@@ -84,11 +145,15 @@ def _toml_lock(path: Path) -> Iterator[_Candidate]:
             yield path.name, canonicalize_name(name), release, True
 
 
-def _pipfile_lock(path: Path) -> Iterator[_Candidate]:
+def _json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return
+        return None
+
+
+def _pipfile_lock(path: Path) -> Iterator[_Candidate]:
+    data = _json(path)
     for section in ("default", "develop"):
         for name, info in _dict(_dict(data).get(section)).items():
             version = _dict(info).get("version")
@@ -96,7 +161,11 @@ def _pipfile_lock(path: Path) -> Iterator[_Candidate]:
                 yield path.name, canonicalize_name(name), release, True
 
 
-def _requirements_file(path: Path, label: str) -> Iterator[_Candidate]:
+def _requirements_paths(root: Path) -> list[Path]:
+    return sorted(root.glob("requirements*.txt")) + sorted(root.glob("requirements/*.txt"))
+
+
+def _requirement_lines(path: Path) -> Iterator[Requirement]:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -105,27 +174,39 @@ def _requirements_file(path: Path, label: str) -> Iterator[_Candidate]:
         # drop comments and per-requirement options such as --hash
         line = re.split(r"(?:^|\s)#|\s--?[a-z]", line, maxsplit=1)[0].strip()
         if line and not line.startswith("-") and (req := _requirement(line)):
-            if (pin := _exact_pin(req.specifier)) is not None:
-                yield label, canonicalize_name(req.name), pin, True
-            elif (bound := _lower_bound(req.specifier)) is not None:
-                yield label, canonicalize_name(req.name), bound, False
+            yield req
 
 
-def _pyproject(pyproject: dict) -> Iterator[_Candidate]:
+def _requirements_file(path: Path, label: str) -> Iterator[_Candidate]:
+    for req in _requirement_lines(path):
+        if (pin := _exact_pin(req.specifier)) is not None:
+            yield label, canonicalize_name(req.name), pin, True
+        elif (bound := _lower_bound(req.specifier)) is not None:
+            yield label, canonicalize_name(req.name), bound, False
+
+
+def _pyproject_lines(pyproject: dict) -> list:
     project = _dict(pyproject.get("project"))
     lines = list(_list(project.get("dependencies")))
     for extra in _dict(project.get("optional-dependencies")).values():
         lines += _list(extra)
     for group in _dict(pyproject.get("dependency-groups")).values():
         lines += _list(group)  # {include-group = ...} tables are not strings and are skipped
-    for line in lines:
+    return lines
+
+
+def _poetry_tables(pyproject: dict) -> list:
+    poetry = _dict(_dict(pyproject.get("tool")).get("poetry"))
+    tables = [poetry.get("dependencies"), poetry.get("dev-dependencies")]
+    return tables + [_dict(group).get("dependencies") for group in _dict(poetry.get("group")).values()]
+
+
+def _pyproject(pyproject: dict) -> Iterator[_Candidate]:
+    for line in _pyproject_lines(pyproject):
         req = _requirement(line) if isinstance(line, str) else None
         if req is not None and (bound := _lower_bound(req.specifier)) is not None:
             yield "pyproject.toml", canonicalize_name(req.name), bound, False
-    poetry = _dict(_dict(pyproject.get("tool")).get("poetry"))
-    tables = [poetry.get("dependencies"), poetry.get("dev-dependencies")]
-    tables += [_dict(group).get("dependencies") for group in _dict(poetry.get("group")).values()]
-    for table in tables:
+    for table in _poetry_tables(pyproject):
         for name, constraint in _dict(table).items():
             if name != "python" and (bound := _poetry_lower_bound(constraint)) is not None:
                 yield "pyproject.toml", canonicalize_name(name), bound, False
@@ -145,7 +226,8 @@ def _python(pyproject: dict, target: tuple[int, int] | None) -> tuple[tuple[int,
     poetry = _dict(_dict(_dict(pyproject.get("tool")).get("poetry")).get("dependencies"))
     if (bound := _poetry_lower_bound(poetry.get("python"))) is not None:
         return _major_minor(bound), "pyproject.toml"
-    return (sys.version_info.major, sys.version_info.minor), "default"
+    # not the running interpreter: a fix must not use what only a newer Python has (`datetime.UTC`)
+    return OLDEST_PYTHON, "default"
 
 
 _POETRY_TOKEN = re.compile(r"(\^|~=|~|===|==|>=|<=|!=|>|<|=)?\s*([0-9][^\s,|]*|\*)")
