@@ -1399,8 +1399,10 @@ def _view_for(ctx: object) -> SchemaView:
     fresh = extract_module(ctx.tree, names, stored.path if stored else ctx.path, ctx.q)  # type: ignore[attr-defined]
     extract_classes(fresh, ctx.tree, names, ctx.q)  # type: ignore[attr-defined]
     schema = collect_module(ctx.tree, names, ctx.q)  # type: ignore[attr-defined]
-    if stored is not None and fresh.classes == stored.classes and schema == stored.extra.get(KEY, ModuleSchema(names.module)):
-        # unchanged since indexing (the usual case): one view serves every file of the run
+    unchanged = stored is not None and fresh.classes == stored.classes and schema == stored.extra.get(KEY, ModuleSchema(names.module))
+    # a module the index's prefilter passed over (no SQLAlchemy words) declares no tables unless it has schema facts
+    if unchanged or (stored is None and schema == ModuleSchema(names.module)):
+        # unchanged since indexing, or a module with no schema at all (the usual cases): one view for the run
         if not _BASE_VIEW or _BASE_VIEW[0][0] is not index:
             _BASE_VIEW[:] = [(index, SchemaView(index))]
         return _BASE_VIEW[0][1]
