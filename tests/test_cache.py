@@ -141,3 +141,19 @@ def test_a_run_through_the_process_pool_finds_the_same(tmp_path: Path, monkeypat
     pooled = run([root], Config(root=root), apply=False, write=False, jobs=2)
     assert [(r.path, r.findings) for r in pooled.results] == [(r.path, r.findings) for r in alone.results]
     assert sum(len(r.findings) for r in pooled.results) == 7
+
+
+def test_editing_a_migration_script_re_checks_the_project(tmp_path: Path) -> None:
+    """Rules read constraint names from Alembic scripts, which are not indexed: their edits still count."""
+    root = _project(tmp_path)
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (root / "migrations" / "env.py").write_text("")
+    script = versions / "0001_init.py"
+    script.write_text('revision = "0001"\ndown_revision = None\n\ndef upgrade():\n    pass\n')
+    cache = root / ".dbfix_cache"
+    _check(root, cache)
+    assert all(r.cached for r in _check(root, cache).values())
+    script.write_text('revision = "0001"\ndown_revision = None\n\ndef upgrade():\n    op.execute("select 1")\n')
+    assert not any(r.cached for r in _check(root, cache).values())
+    assert len(list(cache.glob("cache-*.pickle"))) == 1

@@ -13,6 +13,19 @@ from dbfix import __version__
 
 CACHE_DIR = ".dbfix_cache"
 _FILE = f"cache-{__version__}.pickle"
+
+
+def _code_stamp() -> str:
+    """A digest of dbfix's own files: a cache written by other code (an upgrade, a checkout) is never read."""
+    parts = []
+    for package in ("dbfix", "dbfix.codemods"):
+        module = __import__(package, fromlist=["__path__"])
+        for folder in module.__path__:
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.name.endswith(".py"):
+                    stat = entry.stat()
+                    parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
+    return digest(*parts)[:12]
 # (key, the findings of that content, (fixed source, applied, remaining) when fixes change it)
 CacheEntry = tuple[str, list, "tuple[str, list, list] | None"]
 
@@ -66,7 +79,7 @@ class Cache:
     def load(cls, directory: Path | None) -> Cache:
         if directory is None:
             return cls(None)
-        path = directory / _FILE
+        path = directory / _FILE.replace(".pickle", f"-{_code_stamp()}.pickle")
         try:
             with path.open("rb") as handle:
                 data = pickle.load(handle)
@@ -95,5 +108,8 @@ class Cache:
                     protocol=pickle.HIGHEST_PROTOCOL,
                 )
             os.replace(tmp, self.path)
+            for stale in directory.glob("cache-*.pickle"):
+                if stale != self.path:
+                    stale.unlink(missing_ok=True)  # written by another dbfix: never read again
         except OSError:
             pass  # a read-only checkout still gets its results, just not cached

@@ -20,7 +20,7 @@ from dbfix import __version__
 from dbfix.cache import Cache, CacheEntry, digest
 from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
 from dbfix.config import Config
-from dbfix.discovery import Skipped, discover, project_files
+from dbfix.discovery import ALEMBIC_REASON, Skipped, discover, project_files
 from dbfix.findings import FileResult, Finding, Span
 from dbfix.index import ProjectIndex, build_index, module_name_for
 from dbfix.names import ModuleNames
@@ -409,6 +409,19 @@ class RunResult:
     versions: TargetVersions | None = None
 
 
+def _migrations_stamp(skipped: Sequence[Skipped]) -> list[tuple[str, int, int]]:
+    """Size and mtime of the Alembic scripts: rules read constraint names from them (`dbfix.dbnames`)."""
+    stamps = []
+    for item in skipped:
+        if item.reason == ALEMBIC_REASON:
+            try:
+                stat = item.path.stat()
+            except OSError:
+                continue
+            stamps.append((str(item.path), stat.st_size, stat.st_mtime_ns))
+    return sorted(stamps)
+
+
 def _work_share(task: tuple[Job, list[Path]]) -> list[FileResult]:
     job, paths = task
     return [process_file(path, job) for path in paths]
@@ -495,7 +508,7 @@ def _run_files(
 ) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
     nested = nested_versions(files, root, config)
-    settings = repr((config, versions, sorted(nested.items())))
+    settings = repr((config, versions, sorted(nested.items()), _migrations_stamp(skipped)))
     run_key = digest(__version__, settings, ",".join(codes), index.digest) if cache_dir else ""
     job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps, nested_versions=nested)
     outcome = RunResult(skipped=skipped, versions=versions)
