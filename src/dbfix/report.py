@@ -357,6 +357,9 @@ def _versions(versions: object) -> str:
         value = getattr(versions, name, None)
         if value is not None:
             parts.append(f"{name} {'.'.join(map(str, value))} ({sources.get(name, '?')})")
+    databases = getattr(versions, "databases", ())
+    if databases:
+        parts.append(f"databases {'+'.join(databases)} ({sources.get('databases', '?')})")
     return ", ".join(parts)
 
 
