@@ -26,8 +26,9 @@ def _code_stamp() -> str:
                     stat = entry.stat()
                     parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
     return digest(*parts)[:12]
-# (key, the findings of that content, (fixed source, applied, remaining) when fixes change it)
-CacheEntry = tuple[str, list, "tuple[str, list, list] | None"]
+# (key, the findings of that content, (fixed source, applied, remaining) when fixes change it,
+#  the notice of a file that could not be checked)
+CacheEntry = tuple[str, list, "tuple[str, list, list] | None", "str | None"]
 
 
 def digest(*parts: bytes | str) -> str:
@@ -51,6 +52,8 @@ class Cache:
     findings: dict[str, CacheEntry] = field(default_factory=dict)
     # path -> ((size, mtime_ns), content digest, passes the index prefilter): files unchanged since are not read
     stamps: dict[str, tuple[tuple[int, int], str, bool]] = field(default_factory=dict)
+    # folder -> (size and mtime of its version files, the TargetVersions read from them)
+    versions: dict[str, tuple[tuple, object]] = field(default_factory=dict)
     dirty: bool = False
 
     def content_of(self, path: Path) -> tuple[str, bool] | None:
@@ -83,7 +86,7 @@ class Cache:
         try:
             with path.open("rb") as handle:
                 data = pickle.load(handle)
-            return cls(path, data["first"], data["second"], data["findings"], data["stamps"])
+            return cls(path, data["first"], data["second"], data["findings"], data["stamps"], data["versions"])
         except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, ImportError):
             return cls(path)  # no cache, or one from another dbfix: start afresh
 
@@ -103,7 +106,13 @@ class Cache:
             fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
             with os.fdopen(fd, "wb") as handle:
                 pickle.dump(
-                    {"first": self.first, "second": self.second, "findings": self.findings, "stamps": self.stamps},
+                    {
+                        "first": self.first,
+                        "second": self.second,
+                        "findings": self.findings,
+                        "stamps": self.stamps,
+                        "versions": self.versions,
+                    },
                     handle,
                     protocol=pickle.HIGHEST_PROTOCOL,
                 )

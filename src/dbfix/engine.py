@@ -295,14 +295,14 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         if key is not None and result.error is None:
             # what this content gives, fixed or not: a later check, dry run or apply starts from it
             fixed = (result.new_source, result.applied, result.remaining) if result.changed else None
-            result.cache_entry = (key, result.findings, fixed)
+            result.cache_entry = (key, result.findings, fixed, result.notice)
     if job.write and result.changed and result.error is None:
         try:
             new_data = encode(result.new_source, decoded)  # type: ignore[arg-type]
             write_atomic(path, new_data, data, stat)  # type: ignore[arg-type]
             result.written = True
             if job.run_key:
-                result.cache_entry = (digest(job.run_key, digest(new_data)), result.remaining, None)
+                result.cache_entry = (digest(job.run_key, digest(new_data)), result.remaining, None, None)
         except (OSError, SourceError) as exc:
             result.error = f"cannot write: {exc}"
     return result
@@ -320,7 +320,30 @@ def _versions_of(path: Path, job: Job) -> TargetVersions:
     return job.versions
 
 
-def nested_versions(files: Sequence[Path], root: Path, config: Config) -> dict[str, TargetVersions]:
+def versions_of(folder: Path, config: Config, cache: Cache | None = None) -> TargetVersions:
+    """`detect_versions` for one folder, from the cache while its version files are unchanged."""
+    stamp = []
+    for name in (*VERSION_FILES, "setup.cfg", "Pipfile", "requirements-dev.txt"):
+        try:
+            stat = (folder / name).stat()
+            stamp.append((name, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            continue
+    key = (tuple(stamp), config.target_python)
+    if cache is not None:
+        known = cache.versions.get(str(folder))
+        if known is not None and known[0] == key:
+            return known[1]  # type: ignore[return-value]
+    found = detect_versions(folder, config.target_python)
+    if cache is not None and found.sources and all(source != "installed" for _, source in found.sources):
+        cache.versions[str(folder)] = (key, found)  # the installed packages may change unseen: not cached
+        cache.dirty = True
+    return found
+
+
+def nested_versions(
+    files: Sequence[Path], root: Path, config: Config, cache: Cache | None = None
+) -> dict[str, TargetVersions]:
     """Target versions of every sub-project below `root` (a folder with its own pyproject or lock file)."""
     found: dict[str, TargetVersions] = {}
     checked: set[Path] = set()
@@ -332,7 +355,7 @@ def nested_versions(files: Sequence[Path], root: Path, config: Config) -> dict[s
                 continue
             checked.add(parent)
             if any((parent / name).is_file() for name in VERSION_FILES):
-                found[str(parent)] = detect_versions(parent, config.target_python)
+                found[str(parent)] = versions_of(parent, config, cache)
     return found
 
 
@@ -358,7 +381,7 @@ def _nothing_to_fix(shown: str, key: str, hit: CacheEntry, job: Job) -> FileResu
     findings = hit[1]
     if job.apply and any(f.fix and is_applicable(f.fix, f.code, f.name, job.config) for f in findings):
         return None
-    return FileResult(path=shown, findings=findings, remaining=findings, cached=True)
+    return FileResult(path=shown, findings=findings, remaining=findings, notice=hit[3], cached=True)
 
 
 def _fixed_from_cache(shown: str, key: str | None, hit: CacheEntry | None, source: str) -> FileResult | None:
@@ -483,8 +506,8 @@ def run(
     files, skipped = discover(paths, root, config)
     # the whole project is the common case: then one walk of the tree serves both
     project = files if [Path(p) for p in paths] == [root] else project_files(root, config)
-    versions = detect_versions(root, config.target_python)
     cache = Cache.load(cache_dir)
+    versions = versions_of(root, config, cache)
     jobs = jobs or os.cpu_count() or 1
     with _LazyPool(jobs) as pool:
         index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None)
@@ -507,7 +530,7 @@ def _run_files(
     progress: Callable[[int, int], None] | None,
 ) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
-    nested = nested_versions(files, root, config)
+    nested = nested_versions(files, root, config, cache)
     settings = repr((config, versions, sorted(nested.items()), _migrations_stamp(skipped)))
     run_key = digest(__version__, settings, ",".join(codes), index.digest) if cache_dir else ""
     job = Job(index, config, versions, codes, root, apply, write, run_key, cache.findings, cache.stamps, nested_versions=nested)

@@ -581,6 +581,7 @@ def may_matter(data: bytes) -> bool:
 _KEEP_TREES_BYTES = 3_000_000  # keep parsed trees between the passes up to this much source (ASTs are ~20x their text)
 
 
+UNPARSABLE = "unparsable"  # cached for a file neither `ast` nor the translation of newer syntax can read
 PARALLEL_FILES = 96  # below this many files to parse, a process pool costs more than it saves
 
 
@@ -627,11 +628,11 @@ def build_index(
     firsts: dict[str, ModuleFacts] = {}
     for key, content, _ in candidates:
         first = cache.first.get((key, content)) if key not in found else found[key]
-        if first is None:
-            continue  # unparsable: reported by the per-file pass; the index does without it
         if key in found:
-            cache.first[(key, content)] = first
+            cache.first[(key, content)] = first if first is not None else UNPARSABLE
             cache.dirty = True
+        if first is None or first is UNPARSABLE or first == UNPARSABLE:
+            continue  # unparsable: reported by the per-file pass; the index does without it
         firsts[key] = first
     candidates = [c for c in candidates if c[0] in firsts]
     first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted((k, c) for k, c, _ in candidates))))
