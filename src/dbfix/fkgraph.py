@@ -136,6 +136,7 @@ class FkGraph:
     def __init__(self, view: SchemaView, broken: frozenset[tuple] = frozenset()) -> None:
         self.view = view
         self.broken = broken  # identities of FKs to count as `use_alter` already (fixed in other files)
+        self.by_module: dict[str, list[tuple[ConstraintFact, list[Edge]]]] | None = None
         self.index: ProjectIndex = view.index
         found = [f for f in self.index.extra(KEY).values() if isinstance(f, ModuleFkFacts)]
         self.declared = {k: v for f in found for k, v in f.declared.items()}
@@ -490,6 +491,8 @@ def graph_for(ctx: object) -> FkGraph:
 
 def in_module(g: FkGraph, module: str) -> Iterator[tuple[ConstraintFact, list[Edge]]]:
     """Every foreign key written in `module`, with its edges (one per table that has it)."""
-    for edges in g.by_fact.values():
-        if edges[0].fact.module == module:
-            yield edges[0].fact, edges
+    if g.by_module is None:  # grouped once per graph: every file of a run asks
+        g.by_module = {}
+        for edges in g.by_fact.values():
+            g.by_module.setdefault(edges[0].fact.module, []).append((edges[0].fact, edges))
+    yield from g.by_module.get(module, ())
