@@ -8,10 +8,11 @@ from dbfix.dbnames import DISPLAY
 from dbfix.findings import DatabaseChange, Edit, Finding, Impact, Safety
 from dbfix.index import COLUMN_CALLS, FIELD_CALLS, MAPPED_COLUMN_CALLS, _kw
 from dbfix.schema import (
-    MAX_IDENTIFIER,
     ConstraintFact,
+    MAX_IDENTIFIER,
     SchemaView,
     TableView,
+    TakenNames,
     alembic_create_index,
     alembic_drop_index,
     calls_by_pos,
@@ -85,7 +86,7 @@ class IdentifierTooLong(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         module = ctx.names.module
-        taken = set(view.taken_names())
+        taken = TakenNames(view.taken_names())
         for table, fact in in_module(view, module):
             call = calls.get(fact.pos)
             if call is not None and fact.name is not None and _too_long(fact.name):
@@ -102,7 +103,7 @@ class IdentifierTooLong(Codemod):
                 if _too_long(info.name):
                     yield from self._column(ctx, view, table, attr, seen)
 
-    def _named(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: set[str]) -> Finding | None:
+    def _named(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: TakenNames) -> Finding | None:
         template, known = view.convention_template(table, fact.kind)
         if not known or (template and "%(constraint_name)s" in template and fact.kind != "index"):
             return None  # the convention wraps the name and SQLAlchemy truncates the result itself
@@ -112,7 +113,7 @@ class IdentifierTooLong(Codemod):
         node = _name_node(ctx, call)
         if node is None or len(name) <= MAX_IDENTIFIER:
             return self.finding(ctx, call, message, notes=["use a name of at most 63 bytes"])
-        new = unique_name(name, taken - {name})
+        new = unique_name(name, taken.excluding(name))
         taken.add(new)
         database, notes = self._database(view, table, fact, name, new)
         return self.finding(

@@ -13,6 +13,7 @@ from dbfix.schema import (
     NameUse,
     SchemaView,
     TableView,
+    TakenNames,
     alembic_create_index,
     alembic_drop_index,
     built_name,
@@ -85,7 +86,7 @@ class IndexName(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         module = ctx.names.module
-        taken = set(view.taken_names())
+        taken = TakenNames(view.taken_names())
         for table, fact in in_module(view, module):
             call = calls.get(fact.pos)
             if fact.kind != "index" or call is None:
@@ -103,7 +104,7 @@ class IndexName(Codemod):
                 )
         yield from self._column_collisions(ctx, view, module)
 
-    def _index(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: set[str]) -> Finding | None:
+    def _index(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: TakenNames) -> Finding | None:
         shared = len(view.owners_sharing(fact)) > 1
         if fact.first is not None or self._name_is_a_column(table, fact):
             return self._misbuilt(ctx, view, table, fact, call, taken, shared)
@@ -123,7 +124,7 @@ class IndexName(Codemod):
             return False
         return fact.name not in (table.column_names(fact.columns) or [])
 
-    def _misbuilt(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: set[str], shared: bool) -> Finding:
+    def _misbuilt(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: TakenNames, shared: bool) -> Finding:
         first = fact.first or _name_arg(fact.name or "")
         old = fact.name if fact.first is None else built_name(view, first)
         built = table.column_names(fact.columns) or []
@@ -154,7 +155,7 @@ class IndexName(Codemod):
             notes=notes,
         )
 
-    def _unnamed(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: set[str]) -> Finding | None:
+    def _unnamed(self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, taken: TakenNames) -> Finding | None:
         today = index_name_today(view, table, fact)
         columns = table.column_names(fact.columns)
         if today is None or columns is None:

@@ -10,6 +10,7 @@ from dbfix.schema import (
     ConstraintFact,
     SchemaView,
     TableView,
+    TakenNames,
     calls_by_pos,
     check_columns,
     in_module,
@@ -85,7 +86,7 @@ class UnnamedConstraint(Codemod):
         view = view_for(ctx)
         calls = calls_by_pos(ctx)
         cyclic = {id(edge.fact): edge for edge in view.cyclic_foreign_keys()}
-        taken = set(view.taken_names())
+        taken = TakenNames(view.taken_names())
         for table, fact in in_module(view, ctx.names.module):
             if fact.kind not in KINDS or fact.named:
                 continue
@@ -96,7 +97,7 @@ class UnnamedConstraint(Codemod):
                 yield from self._constraint(ctx, view, table, fact, call, id(fact) in cyclic, taken)
 
     def _constraint(
-        self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, cyclic: bool, taken: set[str]
+        self, ctx: FileContext, view: SchemaView, table: TableView, fact: ConstraintFact, call: ast.Call, cyclic: bool, taken: TakenNames
     ) -> Iterator[Finding]:
         what = f"`{_short(ctx.code(call))}`"
         owners = view.owners_sharing(fact)
@@ -162,7 +163,7 @@ class UnnamedConstraint(Codemod):
         )
 
     @staticmethod
-    def _convention_name(view: SchemaView, table: TableView, fact: ConstraintFact, taken: set[str]) -> str | None:
+    def _convention_name(view: SchemaView, table: TableView, fact: ConstraintFact, taken: TakenNames) -> str | None:
         """SQLAlchemy's documented convention: `uq_%(table_name)s_%(column_0_N_name)s`, `ck_<table>_<column>`,
         `fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s`."""
         if fact.kind == "check":

@@ -197,6 +197,7 @@ class ModuleFacts:
     instances: list[InstanceInfo]
     # facts gathered by the contributors of other modules (`CONTRIBUTORS`), keyed by contributor
     extra: dict[str, object] = field(default_factory=dict)
+    digest: str = ""  # of the file's bytes when indexed: a rule can tell the file has not changed since
 
 
 @dataclass
@@ -659,6 +660,7 @@ def build_index(
             cache.dirty = True
         else:
             facts = cache.second[(key, content, first_digest)]
+        facts.digest = content
         complete.append(facts)  # canonicalizing names in place is idempotent: cached facts may take it
     index = ProjectIndex(complete)
     # the index is a function of these files' contents: its digest keys the findings cache

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar
 
+from dbfix.cache import digest
 from dbfix.index import (
     ColumnInfo,
     ModelInfo,
@@ -1396,6 +1397,8 @@ def _view_for(ctx: object) -> SchemaView:
     index: ProjectIndex = ctx.index  # type: ignore[attr-defined]
     names: ModuleNames = ctx.names  # type: ignore[attr-defined]
     stored = index.modules.get(names.module)
+    if stored is not None and stored.digest == digest(ctx.source.encode("utf-8")):  # type: ignore[attr-defined]
+        return _base_view(index)  # the file as indexed (the usual case): one view serves every file of the run
     fresh = extract_module(ctx.tree, names, stored.path if stored else ctx.path, ctx.q)  # type: ignore[attr-defined]
     extract_classes(fresh, ctx.tree, names, ctx.q)  # type: ignore[attr-defined]
     schema = collect_module(ctx.tree, names, ctx.q)  # type: ignore[attr-defined]
@@ -1403,12 +1406,16 @@ def _view_for(ctx: object) -> SchemaView:
     # a module the index's prefilter passed over (no SQLAlchemy words) declares no tables unless it has schema facts
     if unchanged or (stored is None and schema == ModuleSchema(names.module)):
         # unchanged since indexing, or a module with no schema at all (the usual cases): one view for the run
-        if not _BASE_VIEW or _BASE_VIEW[0][0] is not index:
-            _BASE_VIEW[:] = [(index, SchemaView(index))]
-        return _BASE_VIEW[0][1]
+        return _base_view(index)
     fresh.extra = {**(stored.extra if stored else {}), KEY: schema}
     rebuilt = ProjectIndex([*(m for name, m in index.modules.items() if name != names.module), fresh])
     return SchemaView(rebuilt)
+
+
+def _base_view(index: ProjectIndex) -> SchemaView:
+    if not _BASE_VIEW or _BASE_VIEW[0][0] is not index:
+        _BASE_VIEW[:] = [(index, SchemaView(index))]
+    return _BASE_VIEW[0][1]
 
 
 def calls_by_pos(ctx: object) -> dict[Pos, ast.Call]:
@@ -1436,7 +1443,24 @@ def literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def unique_name(base: str, taken: set[str]) -> str:
+class TakenNames:
+    """The project's names plus those this file's fixes take; the project's set is shared, never copied."""
+
+    def __init__(self, base: set[str], new: set[str] | None = None, skip: str | None = None) -> None:
+        self.base, self.new, self.skip = base, new if new is not None else set(), skip
+
+    def __contains__(self, name: object) -> bool:
+        return name != self.skip and (name in self.new or name in self.base)
+
+    def add(self, name: str) -> None:
+        self.new.add(name)
+
+    def excluding(self, name: str) -> TakenNames:
+        """The same names but `name` (a fix may keep the name it replaces)."""
+        return TakenNames(self.base, self.new, name)
+
+
+def unique_name(base: str, taken: set[str] | TakenNames) -> str:
     """`base` shortened like a naming convention does, with `_2`, `_3`, ... until no name in `taken`."""
     name, attempt = sa_truncate(base), 1
     while name in taken:
