@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
 from dbfix.findings import Finding
-from dbfix.fkgraph import FkGraph, classes, graph_for
-from dbfix.index import RELATIONSHIP_CALLS, ColumnInfo, ModelInfo, _const, _kw, unwrap_optional
+from dbfix.fkgraph import FkGraph, graph_for
+from dbfix.index import ColumnInfo, ModelInfo, RELATIONSHIP_CALLS, _const, _kw, module_classes, unwrap_optional
 
 MAPPED = frozenset({"sqlalchemy.orm.Mapped", "sqlalchemy.orm.WriteOnlyMapped", "sqlalchemy.orm.DynamicMapped"})
 COLLECTIONS = frozenset(
@@ -94,7 +94,7 @@ class RelationshipWithoutForeignKey(Codemod):
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)
-        for qualname, cls in classes(ctx.tree, ctx.names.module):
+        for qualname, cls in module_classes(ctx.tree, ctx.names.module):
             model = ctx.index.models.get(qualname)
             if model is None:
                 continue

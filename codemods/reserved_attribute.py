@@ -16,6 +16,7 @@ from dbfix.index import (
     MAPPED_COLUMN_CALLS,
     RELATIONSHIP_CALLS,
     ClassInfo,
+    module_classes,
     ProjectIndex,
     _kw,
 )
@@ -260,7 +261,7 @@ class ReservedAttribute(Codemod):
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         sa = ctx.versions.sqlalchemy
         plans = plans_for(ctx.index, ctx.config.rename_metadata_to, sa is not None and tuple(sa) >= (2, 1))
-        for node, qualname in _classes(ctx.tree.body, ctx.names.module):
+        for qualname, node in module_classes(ctx.tree, ctx.names.module):
             yield from self._class(ctx, plans, node, qualname)
         attrs = {attr for attr in plans.attrs() if attr in ctx.source}
         if not attrs:
@@ -534,18 +535,6 @@ def _bare(ctx: FileContext, node: ast.Attribute) -> bool:
     if isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is node:
         return True
     return isinstance(parent, ast.keyword) and parent.arg is not None and "metadata" in parent.arg
-
-
-def _classes(body: list[ast.stmt], prefix: str) -> Iterator[tuple[ast.ClassDef, str]]:
-    """The classes the project index knows, with their qualified names (as `dbfix.index` names them)."""
-    for stmt in body:
-        if isinstance(stmt, ast.ClassDef):
-            qualname = f"{prefix}.{stmt.name}"
-            yield stmt, qualname
-            yield from _classes(stmt.body, qualname)
-        elif isinstance(stmt, (ast.If, ast.Try)):
-            yield from _classes(stmt.body, prefix)
-            yield from _classes(stmt.orelse, prefix)
 
 
 def _renamed_text(shown: str, attr: str, new: str) -> str:

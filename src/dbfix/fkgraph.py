@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dbfix import schema as sch
-from dbfix.index import DECLARATIVE_BASES, ModelInfo, ModuleFacts, ProjectIndex, _kw
+from dbfix.index import DECLARATIVE_BASES, ModelInfo, ModuleFacts, ProjectIndex, _kw, module_classes
 from dbfix.names import ModuleNames
 from dbfix.schema import ColumnArg, ConstraintFact, ForeignKeyEdge, SchemaView, TableView
 
@@ -38,7 +38,7 @@ class ModuleFkFacts:
 def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: ModuleFacts) -> None:
     """Index contributor: `declared_attr` methods (columns and FKs we cannot see) and reflected tables."""
     found = ModuleFkFacts()
-    for qualname, cls in classes(tree, names.module):
+    for qualname, cls in module_classes(tree, names.module):
         declared = [
             stmt.name
             for stmt in cls.body
@@ -54,22 +54,6 @@ def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: ModuleFact
             found.reflects = True
     if found != ModuleFkFacts():
         facts.extra[KEY] = found
-
-
-def classes(tree: ast.Module, module: str) -> Iterator[tuple[str, ast.ClassDef]]:
-    """Every class of a module with its qualified name (nested classes too, and under `if`/`try`)."""
-
-    def body(stmts: list[ast.stmt], prefix: str) -> Iterator[tuple[str, ast.ClassDef]]:
-        for stmt in stmts:
-            if isinstance(stmt, ast.ClassDef):
-                qualname = f"{prefix}.{stmt.name}"
-                yield qualname, stmt
-                yield from body(stmt.body, qualname)
-            elif isinstance(stmt, (ast.If, ast.Try)):
-                yield from body(stmt.body, prefix)
-                yield from body(stmt.orelse, prefix)
-
-    yield from body(tree.body, module)
 
 
 def literal(text: str) -> str:

@@ -357,20 +357,31 @@ def _apply_type(info: ColumnInfo, facts: dict) -> None:
         setattr(info, key, value)
 
 
+def module_classes(tree: ast.Module, module: str) -> Iterator[tuple[str, ast.ClassDef]]:
+    """Every class of a module with its qualified name (nested classes too, and under `if`/`try`)."""
+
+    def body(stmts: list[ast.stmt], prefix: str) -> Iterator[tuple[str, ast.ClassDef]]:
+        for stmt in stmts:
+            if isinstance(stmt, ast.ClassDef):
+                qualname = f"{prefix}.{stmt.name}"
+                yield qualname, stmt
+                yield from body(stmt.body, qualname)
+            elif isinstance(stmt, (ast.If, ast.Try)):
+                yield from body(stmt.body, prefix)
+                yield from body(stmt.orelse, prefix)
+
+    yield from body(tree.body, module)
+
+
 class _ClassExtractor:
     def __init__(self, facts: ModuleFacts, names: ModuleNames, q: Resolver) -> None:
         self.facts = facts
         self.names = names
         self.q = q
 
-    def run(self, body: list[ast.stmt], prefix: str) -> None:
-        for stmt in body:
-            if isinstance(stmt, ast.ClassDef):
-                self.facts.classes.append(self.extract(stmt, prefix))
-                self.run(stmt.body, f"{prefix}.{stmt.name}")
-            elif isinstance(stmt, (ast.If, ast.Try)):
-                self.run(stmt.body, prefix)
-                self.run(stmt.orelse, prefix)
+    def run(self, tree: ast.Module) -> None:
+        for qualname, node in module_classes(tree, self.facts.module):
+            self.facts.classes.append(self.extract(node, qualname.rsplit(".", 1)[0]))
 
     def extract(self, node: ast.ClassDef, prefix: str) -> ClassInfo:
         q = self.q
@@ -542,7 +553,7 @@ def extract_module(tree: ast.Module, names: ModuleNames, path: str, q: Resolver)
 
 def extract_classes(facts: ModuleFacts, tree: ast.Module, names: ModuleNames, q: Resolver) -> None:
     """Add every class of the module, with its columns, to `facts`."""
-    _ClassExtractor(facts, names, q).run(tree.body, names.module)
+    _ClassExtractor(facts, names, q).run(tree)
 
 
 # Modules with a `collect(tree, names, q, facts)` function that add their own per-module facts to
