@@ -3,7 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
-from dbfix.datetimes import awareness, consumer, default_values, make_aware, make_naive, mentions_utcnow, utc_spelling
+from dbfix.datetimes import (
+    awareness,
+    consumer,
+    default_values,
+    make_aware,
+    make_naive,
+    mentions_utcnow,
+    utc_spelling,
+)
 from dbfix.findings import Finding
 
 

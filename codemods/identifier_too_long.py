@@ -8,8 +8,8 @@ from dbfix.dbnames import DISPLAY
 from dbfix.findings import DatabaseChange, Edit, Finding, Impact, Safety
 from dbfix.index import COLUMN_CALLS, FIELD_CALLS, MAPPED_COLUMN_CALLS, _kw
 from dbfix.schema import (
-    ConstraintFact,
     MAX_IDENTIFIER,
+    ConstraintFact,
     SchemaView,
     TableView,
     TakenNames,

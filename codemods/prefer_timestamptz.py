@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from dbfix.codemod import Codemod, FileContext
 from dbfix.datetimes import _model_at, awareness, make_aware, utc_spelling
 from dbfix.findings import DatabaseChange, Edit, Finding, Impact, Safety
-from dbfix.index import COLUMN_CALLS, DATETIME_TYPES, FIELD_CALLS, MAPPED_COLUMN_CALLS, _kw
+from dbfix.index import (
+    COLUMN_CALLS,
+    DATETIME_TYPES,
+    FIELD_CALLS,
+    MAPPED_COLUMN_CALLS,
+    _kw,
+)
 
 DEFAULTS = ("default", "onupdate", "insert_default", "default_factory")
 

@@ -8,7 +8,15 @@ from collections.abc import Iterator
 from dbfix.codemod import Codemod, FileContext
 from dbfix.findings import Finding
 from dbfix.fkgraph import FkGraph, graph_for
-from dbfix.index import ColumnInfo, ModelInfo, RELATIONSHIP_CALLS, _const, _kw, module_classes, unwrap_optional
+from dbfix.index import (
+    RELATIONSHIP_CALLS,
+    ColumnInfo,
+    ModelInfo,
+    _const,
+    _kw,
+    module_classes,
+    unwrap_optional,
+)
 
 MAPPED = frozenset({"sqlalchemy.orm.Mapped", "sqlalchemy.orm.WriteOnlyMapped", "sqlalchemy.orm.DynamicMapped"})
 COLLECTIONS = frozenset(

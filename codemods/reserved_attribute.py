@@ -7,7 +7,6 @@ from functools import lru_cache
 
 from dbfix.codemod import Codemod, FileContext
 from dbfix.config import Config
-from dbfix.versions import TargetVersions
 from dbfix.findings import Edit, Finding
 from dbfix.index import (
     COLUMN_CALLS,
@@ -16,9 +15,9 @@ from dbfix.index import (
     MAPPED_COLUMN_CALLS,
     RELATIONSHIP_CALLS,
     ClassInfo,
-    module_classes,
     ProjectIndex,
     _kw,
+    module_classes,
 )
 from dbfix.references import (
     CLASS,
@@ -32,6 +31,7 @@ from dbfix.references import (
     infer,
     mro,
 )
+from dbfix.versions import TargetVersions
 
 SQLMODEL = "sqlmodel.SQLModel"
 COLUMNS = COLUMN_CALLS | MAPPED_COLUMN_CALLS

@@ -12,7 +12,15 @@ import pytest
 
 from dbfix import __version__
 from dbfix.engine import RunResult
-from dbfix.findings import DatabaseChange, FileResult, Finding, Fix, Impact, Safety, Span
+from dbfix.findings import (
+    DatabaseChange,
+    FileResult,
+    Finding,
+    Fix,
+    Impact,
+    Safety,
+    Span,
+)
 from dbfix.report import Reporter, exit_code, plain_diff
 
 ENUM = DatabaseChange(

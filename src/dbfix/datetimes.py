@@ -6,17 +6,17 @@ import ast
 from dataclasses import dataclass
 
 from dbfix.codemod import FileContext
-from dbfix.names import Scope
 from dbfix.findings import Edit
 from dbfix.index import (
+    COLUMN_CALLS,
     FIELD_CALLS,
     MAPPED_COLUMN_CALLS,
-    COLUMN_CALLS,
     ColumnInfo,
     ModelInfo,
     _field_column,
     column_from_call,
 )
+from dbfix.names import Scope
 
 DATETIME = "datetime.datetime"
 DEFAULT_KEYWORDS = frozenset({"default", "onupdate", "insert_default", "default_factory"})

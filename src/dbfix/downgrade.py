@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import re
 
-
 # The same translations as line rewrites: exact for the usual one-line forms, and a hundred times cheaper
 # than a libcst round trip, which stays the fallback.
 _LINE_RULES = (

@@ -190,7 +190,10 @@ def fix_source(
     result.remaining = findings
     if not apply or not any(f.fix for f in findings):
         return result
-    from dbfix.cstedit import EditError, apply_edits  # libcst only for files that get a fix
+    from dbfix.cstedit import (  # libcst only for files that get a fix
+        EditError,
+        apply_edits,
+    )
 
     current, current_findings = source, findings
     seen: set[str] = {source}

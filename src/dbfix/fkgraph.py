@@ -15,9 +15,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dbfix import schema as sch
-from dbfix.index import DECLARATIVE_BASES, ModelInfo, ModuleFacts, ProjectIndex, _kw, module_classes
+from dbfix.index import (
+    DECLARATIVE_BASES,
+    ModelInfo,
+    ModuleFacts,
+    ProjectIndex,
+    _kw,
+    module_classes,
+)
 from dbfix.names import ModuleNames
-from dbfix.schema import ColumnArg, ConstraintFact, ForeignKeyEdge, SchemaView, TableView
+from dbfix.schema import (
+    ColumnArg,
+    ConstraintFact,
+    ForeignKeyEdge,
+    SchemaView,
+    TableView,
+)
 
 KEY = "fkgraph"
 SQLMODEL_METADATA = "sqlmodel.SQLModel"

@@ -193,7 +193,9 @@ class Reporter:
     # -- text --------------------------------------------------------------------------------------
 
     def _console(self) -> Console:
-        from rich.console import Console  # imported here so the machine formats never pay for rich
+        from rich.console import (
+            Console,  # imported here so the machine formats never pay for rich
+        )
 
         if self.color is None:
             return Console(file=self.stdout, highlight=False, soft_wrap=True)

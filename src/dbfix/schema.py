@@ -27,9 +27,9 @@ label on a clash) and SQLAlchemy's naming-convention rendering, which is delegat
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import warnings
-import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
