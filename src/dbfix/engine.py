@@ -349,16 +349,14 @@ def nested_versions(
 ) -> dict[str, TargetVersions]:
     """Target versions of every sub-project below `root` (a folder with its own pyproject or lock file)."""
     found: dict[str, TargetVersions] = {}
-    checked: set[Path] = set()
-    for path in files:
-        for parent in path.parents:
-            if parent == root or root not in parent.parents:
-                break
-            if parent in checked:
-                continue
-            checked.add(parent)
-            if any((parent / name).is_file() for name in VERSION_FILES):
-                found[str(parent)] = versions_of(parent, config, cache)
+    top = str(root)
+    checked: set[str] = {top}
+    for folder in {os.path.dirname(str(p)) for p in files}:
+        while folder not in checked and folder.startswith(top + os.sep):
+            checked.add(folder)
+            if any(os.path.isfile(os.path.join(folder, name)) for name in VERSION_FILES):
+                found[folder] = versions_of(Path(folder), config, cache)
+            folder = os.path.dirname(folder)
     return found
 
 
