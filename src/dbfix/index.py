@@ -198,6 +198,7 @@ class ModuleFacts:
     # facts gathered by the contributors of other modules (`CONTRIBUTORS`), keyed by contributor
     extra: dict[str, object] = field(default_factory=dict)
     digest: str = ""  # of the file's bytes when indexed: a rule can tell the file has not changed since
+    canonical: bool = False  # names resolved by a ProjectIndex already (the cache keeps them resolved)
 
 
 @dataclass
@@ -711,7 +712,7 @@ def _second_pass(task: tuple[ProjectIndex, list[tuple[str, bytes | None, ModuleF
 
 def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
     tree, names = parsed
-    facts = dataclasses.replace(first, classes=[], extra={})
+    facts = dataclasses.replace(first, classes=[], extra={}, canonical=False)
     q = lambda n: preliminary.resolve(names.qualname(n))  # noqa: E731
     extract_classes(facts, tree, names, q)
     for collect in _contributors():
@@ -763,13 +764,16 @@ class ProjectIndex:
         self.modules: dict[str, ModuleFacts] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.instances: dict[str, InstanceInfo] = {}
+        pending: list[ModuleFacts] = []
         for facts in sorted(modules, key=lambda m: (m.module, m.path)):
             self.modules.setdefault(facts.module, facts)
             for cls in facts.classes:
                 self.classes.setdefault(cls.qualname, cls)
             for inst in facts.instances:
                 self.instances.setdefault(inst.qualname, inst)
-        self._canonicalize()
+            if not facts.canonical:
+                pending.append(facts)
+        self._canonicalize(pending)
         self.models: dict[str, ModelInfo] = {}
         self.enums: dict[str, ClassInfo] = {}
         self._find_enums()
@@ -812,15 +816,18 @@ class ProjectIndex:
             return f"sqlalchemy.{attr}"
         return qualname
 
-    def _canonicalize(self) -> None:
-        for cls in self.classes.values():
-            cls.bases = [self.resolve(b) or b for b in cls.bases]
-            for column in cls.columns.values():
-                column.type_name = self.resolve(column.type_name)
-                column.enum = self.resolve(column.enum)
-                column.python_type = self.resolve(column.python_type)
-        for inst in self.instances.values():
-            inst.call = self.resolve(inst.call)
+    def _canonicalize(self, pending: list[ModuleFacts]) -> None:
+        """Resolve the names the facts hold, once: facts read back from the cache are already resolved."""
+        for facts in pending:
+            for cls in facts.classes:
+                cls.bases = [self.resolve(b) or b for b in cls.bases]
+                for column in cls.columns.values():
+                    column.type_name = self.resolve(column.type_name)
+                    column.enum = self.resolve(column.enum)
+                    column.python_type = self.resolve(column.python_type)
+            for inst in facts.instances:
+                inst.call = self.resolve(inst.call)
+            facts.canonical = True
 
     # enums --------------------------------------------------------------------------------------
     def _find_enums(self) -> None:
