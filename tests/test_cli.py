@@ -258,3 +258,28 @@ def test_emit_migration_needs_a_real_apply(project: Path) -> None:
 def test_verify_is_a_command() -> None:
     result = invoke("verify", "--help")
     assert result.exit_code == 0 and "only dbfix command that imports and runs project code" in result.output
+
+
+def test_databases_from_the_config_decide_the_constraint_names(project: Path) -> None:
+    (project / "app" / "teams.py").write_text(
+        "from sqlalchemy import Column, Integer, String, UniqueConstraint\n"
+        "from app.models import Base\n\n\n"
+        "class Team(Base):\n"
+        '    __tablename__ = "teams"\n'
+        '    __table_args__ = (UniqueConstraint("name"),)\n'
+        "    id = Column(Integer, primary_key=True)\n"
+        "    name = Column(String(80))\n"
+    )
+
+    def dbf006() -> dict:
+        result = invoke("check", "--select", "DBF006", "--output-format", "json", str(project))
+        (finding,) = [f for file in json.loads(result.output)["files"] for f in file["findings"]]
+        return finding
+
+    assert dbf006()["fix"] is not None  # unknown databases: PostgreSQL's name, as today
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + '\n[tool.dbfix]\ndatabases = ["mysql"]\n')
+    assert dbf006()["fix"] is None  # MySQL named it differently: no name is claimed
+    pyproject.write_text(pyproject.read_text().replace('["mysql"]', '["oracle"]'))
+    result = invoke("check", str(project))
+    assert result.exit_code == 2 and "databases must be" in result.output

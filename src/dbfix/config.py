@@ -40,6 +40,7 @@ class Config:
     constraint_names: str = "postgres"
     respect_gitignore: bool = True
     cache_dir: str | None = None
+    databases: tuple[str, ...] | None = None  # None: read from the project's database drivers
     root: Path | None = None
 
     def replace(self, **changes: Any) -> Config:
@@ -62,7 +63,9 @@ KNOWN_KEYS = (
     "target-python",
     "rename-metadata-to",
     "cache-dir",
+    "databases",
 )
+DATABASES = ("postgresql", "mysql", "sqlite")
 
 
 def find_project_root(paths: Sequence[Path]) -> Path:
@@ -157,6 +160,10 @@ def _convert(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, str):
             raise bad("a string")
         return value
+    if key == "databases":
+        if not isinstance(value, list) or not value or any(v not in DATABASES for v in value):
+            raise bad(f"a non-empty list of {', '.join(repr(d) for d in DATABASES)}")
+        return tuple(sorted(set(value)))
     raise AssertionError(key)
 
 

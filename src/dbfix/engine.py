@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import dataclasses
 import functools
 import io
 import os
@@ -341,6 +342,9 @@ def versions_of(folder: Path, config: Config, cache: Cache | None = None) -> Tar
     if cache is not None and found.sources and all(source != "installed" for _, source in found.sources):
         cache.versions[str(folder)] = (key, found)  # the installed packages may change unseen: not cached
         cache.dirty = True
+    if config.databases is not None:  # `[tool.dbfix] databases` says what the drivers do not
+        sources = tuple((n, s) for n, s in found.sources if n != "databases") + (("databases", "config"),)
+        found = dataclasses.replace(found, databases=config.databases, sources=sources)
     return found
 
 
@@ -575,8 +579,8 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     the result for exactly this content is cached too, so saving the same buffer again is instant.
     """
     root = config.root or path.parent
-    versions = detect_versions(root, config.target_python)
     cache = Cache.load(cache_dir)
+    versions = versions_of(root, config, cache)
     index = load_index(root, config, override=(path, data), cache=cache)
     codes = tuple(c.code for c in active_codemods(config, index, versions))
     nested = nested_versions([path], root, config)
