@@ -39,6 +39,18 @@ def digest(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
+def unchanged_content(stamps: dict[str, tuple[tuple[int, int], str, bool]], path: Path) -> tuple[str, bool] | None:
+    """(content digest, prefilter verdict) from `stamps` if the file's size and mtime are as recorded."""
+    known = stamps.get(str(path))
+    if known is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (known[1], known[2]) if known[0] == (stat.st_size, stat.st_mtime_ns) else None
+
+
 @dataclass
 class Cache:
     """What a previous run learned. Entries are looked up by exact keys; stale ones are simply not found."""
@@ -58,14 +70,7 @@ class Cache:
 
     def content_of(self, path: Path) -> tuple[str, bool] | None:
         """(content digest, prefilter verdict) of a file whose size and mtime are as recorded, else None."""
-        known = self.stamps.get(str(path))
-        if known is None:
-            return None
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        return (known[1], known[2]) if known[0] == (stat.st_size, stat.st_mtime_ns) else None
+        return unchanged_content(self.stamps, path)
 
     def remember(self, path: Path, data: bytes, matters: bool) -> None:
         if self.path is None:

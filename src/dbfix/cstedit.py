@@ -26,7 +26,6 @@ _TARGET: dict[str, type[cst.CSTNode]] = {
     "add_class_statement": cst.ClassDef,
     "set_value": cst.AnnAssign,
 }
-REPLACING = frozenset({"replace", "wrap"})
 
 
 class EditError(Exception):

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbfix import __version__
-from dbfix.cache import Cache, CacheEntry, digest
+from dbfix.cache import Cache, CacheEntry, digest, unchanged_content
 from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
 from dbfix.config import Config
 from dbfix.discovery import ALEMBIC_REASON, Skipped, discover, project_files
-from dbfix.findings import FileResult, Finding, Span
+from dbfix.findings import REPLACING, FileResult, Finding, Span
 from dbfix.index import ProjectIndex, build_index, module_name_for
 from dbfix.names import ModuleNames
 from dbfix.versions import TargetVersions, detect_versions
@@ -150,7 +150,7 @@ def _choose(findings: list[Finding], config: Config) -> list[Finding]:
         fix = finding.fix
         if fix is None or not is_applicable(fix, finding.code, finding.name, config):
             continue
-        spans = [(e.span, e.action in ("replace", "wrap")) for e in fix.edits]
+        spans = [(e.span, e.action in REPLACING) for e in fix.edits]
         if any(_conflict(s, r, t, tr) for s, r in spans for t, tr in taken):
             continue
         chosen.append(finding)
@@ -367,16 +367,10 @@ def nested_versions(
 def cached_unread(path: Path, job: Job) -> FileResult | None:
     """The cached result of a file whose size and mtime are unchanged and that has nothing to fix."""
     hit = job.cached.get(str(path)) if job.run_key else None
-    known = job.stamps.get(str(path)) if hit is not None else None
+    known = unchanged_content(job.stamps, path) if hit is not None else None
     if known is None:
         return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    if known[0] != (stat.st_size, stat.st_mtime_ns):
-        return None
-    return _nothing_to_fix(_display(path), digest(job.run_key, known[1]), hit, job)  # type: ignore[arg-type]
+    return _nothing_to_fix(_display(path), digest(job.run_key, known[0]), hit, job)  # type: ignore[arg-type]
 
 
 def _nothing_to_fix(shown: str, key: str, hit: CacheEntry, job: Job) -> FileResult | None:

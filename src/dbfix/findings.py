@@ -29,6 +29,10 @@ class Span:
     end_col: int
 
 
+# Edit actions that replace the node's code: two of them on overlapping code cannot both apply.
+REPLACING = frozenset({"replace", "wrap"})
+
+
 @dataclass(frozen=True)
 class Edit:
     """One change to the node at `span`; `action` names an operation of `dbfix.cstedit`."""
