@@ -92,14 +92,13 @@ def test_enum_members_with_values_we_cannot_read(tmp_path: Path) -> None:
 
 
 def test_the_pool_builds_the_same_index(tmp_path: Path, monkeypatch) -> None:
-    from concurrent.futures import ProcessPoolExecutor
-
     import dbfix.index
+    from dbfix.workers import Workers
 
     sequential = _index(tmp_path)
     monkeypatch.setattr(dbfix.index, "PARALLEL_FILES", 1)
     files = [(tmp_path / name, None) for name in FILES]
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    with Workers(2) as pool:
         parallel = build_index(files, tmp_path, pool=pool)
     assert parallel.digest == sequential.digest
     assert sorted(parallel.models) == sorted(sequential.models)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import ClassVar
 
+from dbfix.astwalk import children
 from dbfix.config import Config
 from dbfix.findings import DatabaseChange, Edit, Finding, Fix, Impact, Safety, Span
 from dbfix.index import ProjectIndex
@@ -83,7 +84,7 @@ class FileContext:
         while stack:
             node = stack.pop()
             by_type.setdefault(type(node), []).append(node)
-            for child in ast.iter_child_nodes(node):
+            for child in children(node):
                 parents[id(child)] = node
                 stack.append(child)
         self._parents, self._by_type = parents, by_type

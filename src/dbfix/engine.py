@@ -13,7 +13,6 @@ import sys
 import tempfile
 import tokenize
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from dbfix.findings import REPLACING, FileResult, Finding, Span
 from dbfix.index import ProjectIndex, build_index, module_name_for
 from dbfix.names import ModuleNames
 from dbfix.versions import TargetVersions, detect_versions
+from dbfix.workers import Workers, shared
 
 MAX_ROUNDS = 8
 PARALLEL_THRESHOLD = 48  # below this many files a process pool costs more than it saves
@@ -444,8 +444,9 @@ def _migrations_stamp(skipped: Sequence[Skipped]) -> list[tuple[str, int, int]]:
     return sorted(stamps)
 
 
-def _work_share(task: tuple[Job, list[Path]]) -> list[FileResult]:
-    job, paths = task
+def _work_share(paths: list[Path]) -> list[FileResult]:
+    """In a worker: one share of the files, with the job the pool was started with."""
+    job: Job = shared()
     return [process_file(path, job) for path in paths]
 
 
@@ -455,35 +456,13 @@ def load_index(
     override: tuple[Path, bytes] | None = None,
     cache: Cache | None = None,
     paths: Sequence[Path] | None = None,
-    pool: Executor | None = None,
+    pool: Workers | None = None,
 ) -> ProjectIndex:
     """Index every Python file of the project (`override` gives one file's bytes: stdin mode)."""
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
     if override is not None:
         entries[override[0]] = override[1]
     return build_index(entries.items(), root, cache, pool)
-
-
-class _LazyPool(Executor):
-    """A process pool started on first use: a run that finds everything cached never pays for one."""
-
-    def __init__(self, workers: int) -> None:
-        self._max_workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-
-    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self._max_workers)
-        return self._pool.submit(fn, *args, **kwargs)
-
-    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def]
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self._max_workers)
-        return self._pool.map(fn, *iterables, timeout=timeout, chunksize=chunksize)
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def run(
@@ -508,7 +487,7 @@ def run(
     cache = Cache.load(cache_dir)
     versions = versions_of(root, config, cache)
     jobs = jobs or os.cpu_count() or 1
-    with _LazyPool(jobs) as pool:
+    with Workers(jobs) as pool:
         index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None)
         return _run_files(files, skipped, root, config, versions, index, cache, cache_dir, apply, write, jobs, pool, progress)
 
@@ -525,7 +504,7 @@ def _run_files(
     apply: bool,
     write: bool,
     jobs: int,
-    pool: Executor,
+    pool: Workers,
     progress: Callable[[int, int], None] | None,
 ) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
@@ -542,9 +521,9 @@ def _run_files(
     pending = [p for p in files if p not in results]
     done = len(results)
     if jobs > 1 and len(pending) >= PARALLEL_THRESHOLD:
-        # a few large shares, each carrying the job (and so the index) once
-        shares = [pending[i :: 4 * jobs] for i in range(4 * jobs)]
-        for share, share_results in zip(shares, pool.map(_work_share, [(job, share) for share in shares])):
+        # a few shares per worker (for balance); the job (and so the index) reaches each worker once
+        shares = [share for i in range(4 * jobs) if (share := pending[i :: 4 * jobs])]
+        for share, share_results in zip(shares, pool.map(_work_share, shares, shared=job)):
             for path, result in zip(share, share_results):
                 results[path] = result
                 done += 1

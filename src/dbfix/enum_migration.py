@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from dbfix.astwalk import children
 from dbfix.findings import DatabaseChange
 from dbfix.index import ENUM_TYPES, UNKNOWN, ProjectIndex, _const, _kw
 
@@ -239,7 +240,7 @@ def _outside_functions(tree: ast.Module) -> Iterator[ast.AST]:
         node = stack.pop()
         yield node
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+            stack.extend(reversed(children(node)))
 
 
 _DECLARATIONS: weakref.WeakKeyDictionary[ProjectIndex, dict[str, list[Declaration]]] = weakref.WeakKeyDictionary()

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dbfix import schema as sch
+from dbfix.astwalk import walk
 from dbfix.index import (
     DECLARATIVE_BASES,
     ModelInfo,
@@ -60,7 +61,7 @@ def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: ModuleFact
         ]
         if declared:
             found.declared[qualname] = declared
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Call) and (
             (isinstance(node.func, ast.Attribute) and node.func.attr == "reflect") or _kw(node, "autoload_with") is not None
         ):

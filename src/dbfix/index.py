@@ -11,12 +11,15 @@ import dataclasses
 import pickle
 import re
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbfix.cache import Cache, digest
 from dbfix.names import ModuleNames
+
+if TYPE_CHECKING:
+    from dbfix.workers import Workers
 
 # The public names SQLModel re-exports from SQLAlchemy (checked against sqlmodel 0.0.50).
 _SQLMODEL_REEXPORTS = frozenset(
@@ -87,6 +90,16 @@ def canonical_name(qualname: str | None) -> str | None:
     """Spell a qualified name the way the rules match it: `sqlmodel.Column` -> `sqlalchemy.Column`."""
     if qualname is None:
         return None
+    known = _CANONICAL.get(qualname)
+    if known is None:
+        known = _CANONICAL[qualname] = _canonical_name(qualname)
+    return known
+
+
+_CANONICAL: dict[str, str] = {}
+
+
+def _canonical_name(qualname: str) -> str:
     if qualname.startswith("sqlmodel.") and qualname.count(".") == 1:
         tail = qualname[len("sqlmodel.") :]
         if tail in _SQLMODEL_REEXPORTS:
@@ -602,7 +615,7 @@ def build_index(
     files: Iterable[tuple[Path, bytes | None]],
     root: Path,
     cache: Cache | None = None,
-    pool: Executor | None = None,
+    pool: Workers | None = None,
 ) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
@@ -654,9 +667,9 @@ def build_index(
     if missing:
         preliminary = ProjectIndex(firsts.values())
         if pool is not None and len(missing) >= PARALLEL_FILES:
-            chunks = [missing[i :: 2 * _workers(pool)] for i in range(2 * _workers(pool))]
-            tasks = [(preliminary, [(k, d, firsts[k]) for k, d in chunk], root) for chunk in chunks if chunk]
-            for part in pool.map(_second_pass, tasks):
+            chunks = [missing[i :: 2 * pool.count] for i in range(2 * pool.count)]
+            tasks = [([(k, d, firsts[k]) for k, d in chunk], root) for chunk in chunks if chunk]
+            for part in pool.map(_second_pass, tasks, shared=preliminary):
                 completed.update(part)
         else:
             for key, data in missing:
@@ -680,10 +693,6 @@ def build_index(
     return index
 
 
-def _workers(pool: Executor) -> int:
-    return getattr(pool, "_max_workers", 2) or 2
-
-
 def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
     tree, names = parsed
     return extract_module(tree, names, key, lambda n: canonical_name(names.qualname(n)))
@@ -701,9 +710,13 @@ def _first_pass(task: tuple[str, bytes | None, Path]) -> ModuleFacts | None:
     return _first_facts(key, parsed) if parsed is not None else None
 
 
-def _second_pass(task: tuple[ProjectIndex, list[tuple[str, bytes | None, ModuleFacts]], Path]) -> dict[str, ModuleFacts | None]:
-    """In a worker: the complete facts of a share of the files, names resolved through `preliminary`."""
-    preliminary, items, root = task
+def _second_pass(task: tuple[list[tuple[str, bytes | None, ModuleFacts]], Path]) -> dict[str, ModuleFacts | None]:
+    """In a worker: the complete facts of a share of the files, names resolved through the preliminary
+    index the pool was started with."""
+    from dbfix.workers import shared
+
+    items, root = task
+    preliminary: ProjectIndex = shared()
     return {
         key: _complete(preliminary, first, parsed) if (parsed := _parse_bytes(key, data, root)) is not None else None
         for key, data, first in items
@@ -759,6 +772,7 @@ class ProjectIndex:
 
     def __init__(self, modules: Iterable[ModuleFacts] = ()) -> None:
         self.digest = ""
+        self._resolved: dict[str, tuple[str | None]] = {}
         self._mro_cache: dict[str, list[ClassInfo]] = {}
         self._users_cache: dict[str, list[ModelInfo]] | None = None
         self.modules: dict[str, ModuleFacts] = {}
@@ -784,6 +798,13 @@ class ProjectIndex:
         """Follow re-exports between project modules and map Flask-SQLAlchemy's `db.X` to SQLAlchemy."""
         if qualname is None:
             return None
+        known = self._resolved.get(qualname)
+        if known is None:
+            # memoized: a name's answer depends only on the index, and rules ask for every call's function
+            known = self._resolved[qualname] = (self._resolve(qualname),)
+        return known[0]
+
+    def _resolve(self, qualname: str) -> str | None:
         for _ in range(16):
             if qualname in self.classes or qualname in self.instances:
                 break
@@ -828,6 +849,7 @@ class ProjectIndex:
             for inst in facts.instances:
                 inst.call = self.resolve(inst.call)
             facts.canonical = True
+        self._resolved.clear()  # answers given while instances' calls were still being resolved
 
     # enums --------------------------------------------------------------------------------------
     def _find_enums(self) -> None:

@@ -6,6 +6,8 @@ import ast
 import builtins
 from collections.abc import Callable, Iterator
 
+from dbfix.astwalk import children
+
 BUILTINS = frozenset(dir(builtins))
 
 
@@ -172,7 +174,7 @@ class ModuleNames:
                 for target in node.targets:
                     self._expr(target, scope)
             else:
-                for child in ast.iter_child_nodes(node):
+                for child in children(node):
                     if isinstance(child, ast.expr):
                         self._expr(child, scope)
                     elif isinstance(child, ast.stmt):
@@ -252,7 +254,7 @@ class ModuleNames:
                 else:
                     self._expr(current.elt, inner)
             else:
-                stack.extend(ast.iter_child_nodes(current))
+                stack.extend(children(current))
 
     # -- querying -------------------------------------------------------------------------------
     def lookup(self, name: str, scope: Scope | None) -> str | None:

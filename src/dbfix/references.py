@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from dbfix.astwalk import children
 from dbfix.codemod import FileContext
 from dbfix.index import BASE_FACTORIES, ProjectIndex, unwrap_optional
 
@@ -461,7 +462,7 @@ def _bindings(ctx: FileContext, stmt: ast.AST, ident: str) -> list[Ref | None]:
             found.append(infer(ctx, node.value))
         elif isinstance(node, ast.match_case) and any(getattr(n, "name", None) == ident for n in ast.walk(node.pattern)):
             found.append(None)
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(children(node))
     return found
 
 

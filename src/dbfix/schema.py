@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar
 
+from dbfix.astwalk import children
 from dbfix.cache import digest
 from dbfix.index import (
     ColumnInfo,
@@ -512,7 +513,7 @@ def _walk(node: ast.AST) -> Iterator[ast.AST]:
     while stack:
         current = stack.pop()
         yield current
-        for child in ast.iter_child_nodes(current):
+        for child in children(current):
             if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
                 stack.append(child)
 
