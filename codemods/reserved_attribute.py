@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -81,6 +82,19 @@ def _declares_reserved(cls: ClassInfo) -> bool:
         or ("__tablename__" in attrs and cls.tablename is None)
         or any(a.startswith("model_") for a in attrs)
     )
+
+
+_AFFECTED: weakref.WeakKeyDictionary[ProjectIndex, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _affected_class_names(index: ProjectIndex) -> frozenset[str]:
+    """The names of the project classes that have a reserved attribute, declared or inherited."""
+    names = _AFFECTED.get(index)
+    if names is None:
+        declaring = {c.qualname for c in index.classes.values() if _declares_reserved(c) and index.is_model_or_mixin(c.qualname)}
+        names = frozenset(c.name for c in index.classes.values() if any(a.qualname in declaring for a in index._mro(c)))
+        _AFFECTED[index] = names
+    return names
 
 
 @dataclass(frozen=True)
@@ -257,6 +271,12 @@ class ReservedAttribute(Codemod):
     def active(cls, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
         # every finding starts from a model, mixin or SQLModel base that declares a reserved name
         return any(_declares_reserved(c) for c in index.classes.values() if index.is_model_or_mixin(c.qualname))
+
+    @classmethod
+    def wanted(cls, source: str, index: ProjectIndex) -> bool:
+        # a declaration, or a reference proven from a class name (references.py follows no function
+        # results), names a class that has a reserved attribute: files that name none are not parsed
+        return any(name in source for name in _affected_class_names(index))
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         sa = ctx.versions.sqlalchemy

@@ -144,6 +144,11 @@ class Codemod:
         return True
 
     @classmethod
+    def wanted(cls, source: str, index: ProjectIndex) -> bool:
+        """A finer per-file test than `triggers`, from what the index knows; False: the file is not parsed."""
+        return True
+
+    @classmethod
     def summary(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0]
 

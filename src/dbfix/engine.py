@@ -88,7 +88,7 @@ def detect(
     codemods: Sequence[type[Codemod]],
 ) -> list[Finding]:
     """Every unsuppressed finding of the given codemods in `source`."""
-    codemods = [c for c in codemods if c.triggers is None or _trigger(c.triggers).search(source)]
+    codemods = [c for c in codemods if (c.triggers is None or _trigger(c.triggers).search(source)) and c.wanted(source, index)]
     if not codemods:
         return []
     tree, translated = parse_any(source, path)

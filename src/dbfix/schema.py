@@ -1277,7 +1277,36 @@ def sa_rendered_name(
 ) -> str | None:
     """Build the object with SQLAlchemy on a throw-away `MetaData(naming_convention=...)` and read the
     name its PostgreSQL dialect renders. `columns` are (key, name) pairs. None when SQLAlchemy gives
-    none (no convention for an unnamed constraint) or refuses (a token it cannot fill)."""
+    none (no convention for an unnamed constraint) or refuses (a token it cannot fill).
+
+    Memoized (the project-wide name list and the rules ask for the same names), and the commonest case,
+    `index=True` under SQLAlchemy's default convention, is spelled out without SQLAlchemy (a test holds
+    the two equal)."""
+    if kind == "index" and name is None and schema is None and len(columns) == 1 and (not convention or convention == _DEFAULT_CONVENTION):
+        short = f"ix_{table}_{columns[0][1]}"
+        if len(short) <= 63 and short.isascii():
+            return short
+    key = repr((table, schema, columns, kind, convention, name, referred, sqltext))
+    if key not in _RENDERED:
+        _RENDERED[key] = _sa_rendered_name(table, schema, columns, kind, convention, name=name, referred=referred, sqltext=sqltext)
+    return _RENDERED[key]
+
+
+_DEFAULT_CONVENTION = {"ix": "ix_%(column_0_label)s"}
+_RENDERED: dict[str, str | None] = {}
+
+
+def _sa_rendered_name(
+    table: str,
+    schema: str | None,
+    columns: list[tuple[str, str]],
+    kind: str,
+    convention: dict[str, str] | None,
+    *,
+    name: str | None = None,
+    referred: tuple[str, str | None, list[tuple[str, str]]] | None = None,
+    sqltext: str | None = None,
+) -> str | None:
     import sqlalchemy as sa
 
     try:
