@@ -1,3 +1,3 @@
-from dbfix.cli import main
+from dbfix.replay import main
 
 main()

@@ -17,15 +17,11 @@ _FILE = f"cache-{__version__}.pickle"
 
 def _code_stamp() -> str:
     """A digest of dbfix's own files: a cache written by other code (an upgrade, a checkout) is never read."""
-    parts = []
-    for package in ("dbfix", "dbfix.codemods"):
-        module = __import__(package, fromlist=["__path__"])
-        for folder in module.__path__:
-            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-                if entry.name.endswith(".py"):
-                    stat = entry.stat()
-                    parts.append(f"{entry.path}:{stat.st_size}:{stat.st_mtime_ns}")
-    return digest(*parts)[:12]
+    from dbfix.replay import code_stamp
+
+    return digest(*code_stamp())[:12]
+
+
 # (key, the findings of that content, (fixed source, applied, remaining) when fixes change it,
 #  the notice of a file that could not be checked)
 CacheEntry = tuple[str, list, "tuple[str, list, list] | None", "str | None"]

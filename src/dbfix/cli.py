@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dbfix import __version__
+from dbfix import __version__, replay
 from dbfix.config import Config, ConfigError, find_project_root, load_config
 
 FORMATS = click.Choice(["text", "json", "github"])
@@ -119,6 +119,10 @@ def _run(
     except ConfigError as exc:
         _fail(str(exc))
     cache = None if no_cache else _cache_dir(config, cache_dir)
+    if replay.RECORDER is not None and cache is not None:
+        replay.RECORDER.cache_dir, replay.RECORDER.root = str(cache), str(config.root)
+        if config_file is not None:
+            replay.note_file(str(config_file.resolve()))
     if stdin_filename is not None:
         sys.exit(_run_stdin(mode, stdin_filename, config, output_format, quiet, cache))
     from dbfix.engine import run
@@ -215,6 +219,7 @@ class _progress:
         if total < 200:
             return
         if self.bar is None:
+            replay.disable()  # a transient bar is no output to print again
             from rich.console import Console
             from rich.progress import Progress
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pathspec
 
+from dbfix import replay
 from dbfix.config import Config
 
 SKIP_DIRS = frozenset({
@@ -104,6 +105,9 @@ class _Walker:
 
     def _spec(self, file: str) -> pathspec.GitIgnoreSpec | None:
         if file not in self._specs:
+            replay.note_dir(os.path.dirname(file))
+            if os.path.exists(file):
+                replay.note_file(file)
             self._specs[file] = _read_gitignore(file)
         return self._specs[file]
 
@@ -115,6 +119,7 @@ class _Walker:
             self.skipped.setdefault(top, f"unreadable: {e.strerror}")
             return
         names = {e.name for e in entries}
+        replay.note_dir(top)
         if self.gitignore and ".gitignore" in names:
             spec = self._spec(os.path.join(top, ".gitignore"))
             if spec is not None:
@@ -129,7 +134,10 @@ class _Walker:
                     continue
                 versions = entry.name == "versions" and not _ALEMBIC_MARKERS.isdisjoint(names)
                 self._walk(entry.path, ignores, alembic or versions)
+            elif replay.is_input(entry.name) and entry.is_file() and not entry.name.endswith(".py"):
+                replay.note_file(entry.path)  # pyproject, lock and requirements files, .gitignore, alembic.ini
             elif entry.name.endswith(".py") and entry.is_file():
+                replay.note_file(entry.path)
                 reason = self._ignored(entry.path, ignores, "") or (ALEMBIC_REASON if alembic else None)
                 if reason:
                     self.skipped.setdefault(entry.path, reason)
