@@ -117,6 +117,15 @@ LegacyBase = declarative_base()
 '''
 
 
+def models_module(pkg: str, rng: random.Random) -> str:
+    """A typical models module of about 10 KB (what an editor sends through `--stdin-filename`)."""
+    parts = []
+    for k in range(12):
+        text = DECLARATIVE.format(pkg=pkg, i=f"M{k}", pitfall=rng.choice(PITFALLS))
+        parts.append(text if k == 0 else text[text.index("\n\n\nclass") :])  # the imports once
+    return "".join(parts)
+
+
 def main(count: int, root: Path) -> None:
     rng = random.Random(20261121)
     pkg = "app"
@@ -124,8 +133,9 @@ def main(count: int, root: Path) -> None:
     (root / "pyproject.toml").write_text('[project]\nname = "synthetic"\nrequires-python = ">=3.11"\ndependencies = ["sqlalchemy>=2.0", "sqlmodel>=0.0.45"]\n')
     (root / pkg / "__init__.py").write_text("")
     (root / pkg / "base.py").write_text(BASE)
+    (root / pkg / "models.py").write_text(models_module(pkg, rng))
     per_dir = 200
-    for i in range(count - 2):
+    for i in range(count - 3):
         folder = root / pkg / f"part{i // per_dir}"
         if i % per_dir == 0:
             folder.mkdir(exist_ok=True)
