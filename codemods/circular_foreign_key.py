@@ -74,6 +74,7 @@ class CircularForeignKey(Codemod):
     code = "DBF008"
     name = "circular-foreign-key"
     triggers = r"ForeignKey|foreign_key"
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)

@@ -81,6 +81,7 @@ class IdentifierTooLong(Codemod):
     safety = Safety.UNSAFE
     impact = Impact.SCHEMA
     triggers = r"[^\s\"'.,()\[\]{}=:#]{64,}"
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         view = view_for(ctx)

@@ -81,6 +81,7 @@ class IndexName(Codemod):
     safety = Safety.UNSAFE
     impact = Impact.SCHEMA
     triggers = r"Index|index\s*="
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         view = view_for(ctx)

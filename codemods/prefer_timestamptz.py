@@ -54,6 +54,7 @@ class PreferTimestamptz(Codemod):
     impact = Impact.SCHEMA
     default_enabled = False
     triggers = r"DateTime|TIMESTAMP|DATETIME"
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for call in ctx.nodes(ast.Call):

@@ -99,6 +99,7 @@ class RelationshipWithoutForeignKey(Codemod):
     name = "relationship-without-foreign-key"
     fixable = False
     triggers = r"[rR]elationship"
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)

@@ -55,6 +55,7 @@ class UnknownForeignKeyTarget(Codemod):
     name = "unknown-foreign-key-target"
     fixable = False
     triggers = r"ForeignKey|foreign_key"
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)

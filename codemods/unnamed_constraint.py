@@ -81,6 +81,7 @@ class UnnamedConstraint(Codemod):
     code = "DBF006"
     name = "unnamed-constraint"
     triggers = r"Constraint|ForeignKey|foreign_key"
+    declarations_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         view = view_for(ctx)

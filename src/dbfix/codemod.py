@@ -134,6 +134,9 @@ class Codemod:
     default_enabled: ClassVar[bool] = True
     # A regex that any file with a finding must contain; files without a match are never parsed.
     triggers: ClassVar[str | None] = None
+    # Finds only what the file itself declares (models, tables, columns): a file without any of the
+    # index's prefilter words (`dbfix.index.PREFILTER_WORDS`) declares none and is not parsed for it.
+    declarations_only: ClassVar[bool] = False
 
     def detect(self, ctx: FileContext) -> Iterable[Finding]:
         raise NotImplementedError

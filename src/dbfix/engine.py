@@ -22,7 +22,7 @@ from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
 from dbfix.config import Config
 from dbfix.discovery import ALEMBIC_REASON, Skipped, discover, project_files
 from dbfix.findings import REPLACING, FileResult, Finding, Span
-from dbfix.index import ProjectIndex, build_index, module_name_for
+from dbfix.index import ProjectIndex, build_index, may_declare, module_name_for
 from dbfix.names import ModuleNames
 from dbfix.versions import TargetVersions, detect_versions
 from dbfix.workers import Workers, shared
@@ -88,7 +88,11 @@ def detect(
     codemods: Sequence[type[Codemod]],
 ) -> list[Finding]:
     """Every unsuppressed finding of the given codemods in `source`."""
-    codemods = [c for c in codemods if (c.triggers is None or _trigger(c.triggers).search(source)) and c.wanted(source, index)]
+    declares = may_declare(source)
+    codemods = [
+        c for c in codemods
+        if (declares or not c.declarations_only) and (c.triggers is None or _trigger(c.triggers).search(source)) and c.wanted(source, index)
+    ]
     if not codemods:
         return []
     tree, translated = parse_any(source, path)

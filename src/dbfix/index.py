@@ -604,6 +604,14 @@ def may_matter(data: bytes) -> bool:
     return any(word in data for word in PREFILTER_WORDS)
 
 
+_PREFILTER_TEXT = tuple(w.decode() for w in PREFILTER_WORDS)
+
+
+def may_declare(source: str) -> bool:
+    """`may_matter` for text: whether the module may declare models, tables, columns or enums."""
+    return any(word in source for word in _PREFILTER_TEXT)
+
+
 _KEEP_TREES_BYTES = 3_000_000  # keep parsed trees between the passes up to this much source (ASTs are ~20x their text)
 
 

@@ -108,7 +108,7 @@ def _record_path(key: tuple) -> str:
 def _replayed(key: tuple) -> tuple[bytes, bytes, int] | None:
     try:
         with open(_record_path(key), "rb") as handle:
-            record = marshal.load(handle)
+            record = marshal.loads(handle.read())  # one read: load() reads the file piece by piece
         if record["key"] != list(_jsonable(key)):
             return None
         stat = os.stat
