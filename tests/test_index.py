@@ -93,12 +93,12 @@ def test_enum_members_with_values_we_cannot_read(tmp_path: Path) -> None:
 
 def test_the_pool_builds_the_same_index(tmp_path: Path, monkeypatch) -> None:
     import dbfix.index
-    from dbfix.workers import Workers
+    from dbfix.workers import Shards
 
     sequential = _index(tmp_path)
     monkeypatch.setattr(dbfix.index, "PARALLEL_FILES", 1)
     files = [(tmp_path / name, None) for name in FILES]
-    with Workers(2) as pool:
+    with Shards(2) as pool:
         parallel = build_index(files, tmp_path, pool=pool)
     assert parallel.digest == sequential.digest
     assert sorted(parallel.models) == sorted(sequential.models)

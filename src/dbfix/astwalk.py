@@ -47,3 +47,50 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
         current = todo.popleft()
         todo.extend(children(current))
         yield current
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+class TreeNodes:
+    """One walk of a module, shared by the index's contributors and by every rule's detection.
+
+    Nodes in source order (depth first), each node's parent, and the nodes outside function bodies
+    (a `def` or `lambda` itself counts as outside; what it contains does not).
+    """
+
+    __slots__ = ("by_type", "outside_by_type", "parents")
+
+    def __init__(self, tree: ast.AST) -> None:
+        by_type: dict[type, list[ast.AST]] = {}
+        outside_by_type: dict[type, list[ast.AST]] = {}
+        parents: dict[int, ast.AST] = {}
+        stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+        while stack:
+            node, inside = stack.pop()
+            kind = node.__class__
+            by_type.setdefault(kind, []).append(node)
+            if not inside:
+                outside_by_type.setdefault(kind, []).append(node)
+            inner = inside or isinstance(node, _FUNCTIONS)
+            kids = children(node)
+            for child in kids:
+                parents[id(child)] = node
+            stack.extend((child, inner) for child in reversed(kids))
+        self.by_type, self.outside_by_type, self.parents = by_type, outside_by_type, parents
+
+    def of(self, *types: type, outside_functions: bool = False) -> list:
+        """Every node of the given types (one type: in source order)."""
+        found = self.outside_by_type if outside_functions else self.by_type
+        if len(types) == 1:
+            return found.get(types[0], [])
+        return [n for t in types for n in found.get(t, [])]
+
+
+def tree_nodes(tree: ast.AST) -> TreeNodes:
+    """The shared walk of `tree`, made on first use and kept on the tree itself."""
+    nodes = getattr(tree, "dbfix_nodes", None)
+    if nodes is None:
+        nodes = TreeNodes(tree)
+        tree.dbfix_nodes = nodes  # type: ignore[attr-defined]
+    return nodes

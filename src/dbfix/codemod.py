@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import ClassVar
 
-from dbfix.astwalk import children
+from dbfix.astwalk import tree_nodes
 from dbfix.config import Config
 from dbfix.findings import DatabaseChange, Edit, Finding, Fix, Impact, Safety, Span
 from dbfix.index import ProjectIndex
@@ -35,8 +35,6 @@ class FileContext:
     config: Config
     versions: TargetVersions
     _lines: list[str] = field(default_factory=list, repr=False)
-    _parents: dict[int, ast.AST] | None = field(default=None, repr=False)
-    _by_type: dict[type, list[ast.AST]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._lines = _LINE_BREAK.split(self.source)
@@ -63,31 +61,11 @@ class FileContext:
         return ast.get_source_segment(self.source, node) or ast.unparse(node)
 
     def nodes(self, *types: type) -> list:
-        """Every node of the given types, in `ast.walk` order; one walk of the tree serves every codemod."""
-        if self._by_type is None:
-            self._index_tree()
-        assert self._by_type is not None
-        if len(types) == 1:
-            return self._by_type.get(types[0], [])
-        return [n for t in types for n in self._by_type.get(t, [])]
+        """Every node of the given types; one walk of the tree serves every codemod (and the index)."""
+        return tree_nodes(self.tree).of(*types)
 
     def parent(self, node: ast.AST) -> ast.AST | None:
-        if self._parents is None:
-            self._index_tree()
-        assert self._parents is not None
-        return self._parents.get(id(node))
-
-    def _index_tree(self) -> None:
-        parents: dict[int, ast.AST] = {}
-        by_type: dict[type, list[ast.AST]] = {}
-        stack: list[ast.AST] = [self.tree]
-        while stack:
-            node = stack.pop()
-            by_type.setdefault(type(node), []).append(node)
-            for child in children(node):
-                parents[id(child)] = node
-                stack.append(child)
-        self._parents, self._by_type = parents, by_type
+        return tree_nodes(self.tree).parents.get(id(node))
 
     def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
         current = self.parent(node)

@@ -22,10 +22,17 @@ from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
 from dbfix.config import Config
 from dbfix.discovery import ALEMBIC_REASON, Skipped, discover, project_files
 from dbfix.findings import REPLACING, FileResult, Finding, Span
-from dbfix.index import ProjectIndex, build_index, may_declare, module_name_for
+from dbfix.index import (
+    ProjectIndex,
+    build_index,
+    forget_trees,
+    may_declare,
+    module_name_for,
+    parsed_tree,
+)
 from dbfix.names import ModuleNames
 from dbfix.versions import TargetVersions, detect_versions
-from dbfix.workers import Workers, shared
+from dbfix.workers import Shards, shared
 
 MAX_ROUNDS = 8
 PARALLEL_THRESHOLD = 48  # below this many files a process pool costs more than it saves
@@ -86,8 +93,9 @@ def detect(
     config: Config,
     versions: TargetVersions,
     codemods: Sequence[type[Codemod]],
+    tree: ast.Module | None = None,
 ) -> list[Finding]:
-    """Every unsuppressed finding of the given codemods in `source`."""
+    """Every unsuppressed finding of the given codemods in `source` (`tree`: its `ast`, if parsed already)."""
     declares = may_declare(source)
     codemods = [
         c for c in codemods
@@ -95,7 +103,9 @@ def detect(
     ]
     if not codemods:
         return []
-    tree, translated = parse_any(source, path)
+    translated: frozenset[int] = frozenset()
+    if tree is None:
+        tree, translated = parse_any(source, path)
     ctx = FileContext(path, source, tree, None, index, config, versions)  # type: ignore[arg-type]
     ctx.names = ModuleNames(tree, module[0], module[1], parent_of=ctx.parent)
     findings: list[Finding] = []
@@ -177,11 +187,12 @@ def fix_source(
     codemods: Sequence[type[Codemod]],
     *,
     apply: bool = True,
+    tree: ast.Module | None = None,
 ) -> FileResult:
     """Detect, then (if `apply`) fix until nothing changes; the result never holds code that fails to parse."""
     result = FileResult(path=path, old_source=source)
     try:
-        findings = detect(source, path, module, index, config, versions, codemods)
+        findings = detect(source, path, module, index, config, versions, codemods, tree)
     except SourceError as exc:
         if _newer_syntax(source):
             result.notice = (
@@ -296,7 +307,8 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         module = module_name_for(path, job.root) if _under(path, job.root) else (path.stem, False)
         try:
             result = fix_source(
-                decoded.text, shown, module, job.index, job.config, _versions_of(path, job), _codemods(job.codes), apply=job.apply
+                decoded.text, shown, module, job.index, job.config, _versions_of(path, job), _codemods(job.codes), apply=job.apply,
+                tree=parsed_tree(str(path), data),  # the index's tree of this content, when this process kept it
             )
         except Exception as exc:  # a codemod bug must not stop the run or touch the file
             return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
@@ -448,10 +460,18 @@ def _migrations_stamp(skipped: Sequence[Skipped]) -> list[tuple[str, int, int]]:
     return sorted(stamps)
 
 
-def _work_share(paths: list[Path]) -> list[FileResult]:
-    """In a worker: one share of the files, with the job the pool was started with."""
-    job: Job = shared()
-    return [process_file(path, job) for path in paths]
+def _worker_imports() -> None:
+    """The rules and the index's contributors, imported before the workers fork rather than in each."""
+    from dbfix.codemod import all_codemods
+    from dbfix.index import _contributors
+
+    all_codemods()
+    _contributors()
+
+
+def _process_in_worker(path: Path) -> FileResult:
+    """In a worker (or in-process): one file, with the job its phase was started with."""
+    return process_file(path, shared())
 
 
 def load_index(
@@ -460,7 +480,7 @@ def load_index(
     override: tuple[Path, bytes] | None = None,
     cache: Cache | None = None,
     paths: Sequence[Path] | None = None,
-    pool: Workers | None = None,
+    pool: Shards | None = None,
 ) -> ProjectIndex:
     """Index every Python file of the project (`override` gives one file's bytes: stdin mode)."""
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
@@ -491,9 +511,12 @@ def run(
     cache = Cache.load(cache_dir)
     versions = versions_of(root, config, cache)
     jobs = jobs or os.cpu_count() or 1
-    with Workers(jobs) as pool:
-        index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None)
-        return _run_files(files, skipped, root, config, versions, index, cache, cache_dir, apply, write, jobs, pool, progress)
+    try:
+        with Shards(jobs, preload=_worker_imports) as pool:
+            index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None)
+            return _run_files(files, skipped, root, config, versions, index, cache, cache_dir, apply, write, jobs, pool, progress)
+    finally:
+        forget_trees()
 
 
 def _run_files(
@@ -508,7 +531,7 @@ def _run_files(
     apply: bool,
     write: bool,
     jobs: int,
-    pool: Workers,
+    pool: Shards,
     progress: Callable[[int, int], None] | None,
 ) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
@@ -525,14 +548,12 @@ def _run_files(
     pending = [p for p in files if p not in results]
     done = len(results)
     if jobs > 1 and len(pending) >= PARALLEL_THRESHOLD:
-        # a few shares per worker (for balance); the job (and so the index) reaches each worker once
-        shares = [share for i in range(4 * jobs) if (share := pending[i :: 4 * jobs])]
-        for share, share_results in zip(shares, pool.map(_work_share, shares, shared=job)):
-            for path, result in zip(share, share_results):
-                results[path] = result
-                done += 1
-            if progress:
-                progress(done, len(files))
+        # each file in the worker that parsed it for the index; the job reaches each worker once
+        tasks = [(str(p), p) for p in pending]
+        for path, result in zip(pending, pool.map(_process_in_worker, tasks, state=job)):
+            results[path] = result
+        if progress:
+            progress(len(files), len(files))
     else:
         for path in pending:
             results[path] = process_file(path, job)
@@ -566,7 +587,10 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     name = f"{path}\0stdin"  # the buffer is not the file on disk: its own cache entry
     cached = {str(path): cache.findings[name]} if name in cache.findings else {}
     job = Job(index, config, versions, codes, root, apply, False, run_key, cached, nested_versions=nested)
-    result = process_file(path, job, data)
+    try:
+        result = process_file(path, job, data)
+    finally:
+        forget_trees()
     if cache_dir is not None:
         if result.cache_entry is not None:
             cache.findings[name] = result.cache_entry

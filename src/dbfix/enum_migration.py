@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import ast
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dbfix.astwalk import children
+from dbfix.astwalk import tree_nodes
 from dbfix.findings import DatabaseChange
 from dbfix.index import ENUM_TYPES, UNKNOWN, ProjectIndex, _const, _kw
 
@@ -212,8 +212,9 @@ class Declaration:
 def collect(tree: ast.Module, names: object, q: object, facts: object) -> None:
     """Index contributor: every `Enum(...)` / `postgresql.ENUM(...)` call of the module, wherever it is."""
     found: list[tuple] = []
-    for node in _outside_functions(tree):
-        if not (isinstance(node, ast.Call) and q(node.func) in ENUM_TYPES):  # type: ignore[operator]
+    # the index resolves names from module scope only: what a function body binds is not known
+    for node in tree_nodes(tree).of(ast.Call, outside_functions=True):
+        if q(node.func) not in ENUM_TYPES:  # type: ignore[operator]
             continue
         if _kw(node, "native_enum") is not None and _const(_kw(node, "native_enum")) is not True:
             continue  # a VARCHAR: no type to share (an unknown value counts as such too)
@@ -231,16 +232,6 @@ def collect(tree: ast.Module, names: object, q: object, facts: object) -> None:
                 found.append((name, schema, enum, None, node.lineno))
     if found:
         facts.extra[KEY] = tuple(found)  # type: ignore[attr-defined]
-
-
-def _outside_functions(tree: ast.Module) -> Iterator[ast.AST]:
-    # the index resolves names from module scope only: what a function body binds is not known
-    stack: list[ast.AST] = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            stack.extend(reversed(children(node)))
 
 
 _DECLARATIONS: weakref.WeakKeyDictionary[ProjectIndex, dict[str, list[Declaration]]] = weakref.WeakKeyDictionary()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from dbfix import schema as sch
-from dbfix.astwalk import walk
+from dbfix.astwalk import tree_nodes
 from dbfix.index import (
     DECLARATIVE_BASES,
     ModelInfo,
@@ -61,8 +61,8 @@ def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: ModuleFact
         ]
         if declared:
             found.declared[qualname] = declared
-    for node in walk(tree):
-        if isinstance(node, ast.Call) and (
+    for node in tree_nodes(tree).of(ast.Call):
+        if (
             (isinstance(node.func, ast.Attribute) and node.func.attr == "reflect") or _kw(node, "autoload_with") is not None
         ):
             found.reflects = True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import pickle
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from dbfix.cache import Cache, digest
 from dbfix.names import ModuleNames
+from dbfix.workers import run_here, shared
 
 if TYPE_CHECKING:
-    from dbfix.workers import Workers
+    from dbfix.workers import Shards
 
 # The public names SQLModel re-exports from SQLAlchemy (checked against sqlmodel 0.0.50).
 _SQLMODEL_REEXPORTS = frozenset(
@@ -243,6 +245,11 @@ def _kw(call: ast.Call, name: str) -> ast.expr | None:
 def _const(node: ast.expr | None, default: object = UNKNOWN) -> object:
     if node is None:
         return default
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.Name, ast.Attribute, ast.Lambda, ast.Call)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "set"):
+            return UNKNOWN  # what literal_eval refuses, without the cost of its error message
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -612,79 +619,98 @@ def may_declare(source: str) -> bool:
     return any(word in source for word in _PREFILTER_TEXT)
 
 
-_KEEP_TREES_BYTES = 3_000_000  # keep parsed trees between the passes up to this much source (ASTs are ~20x their text)
-
-
 UNPARSABLE = "unparsable"  # cached for a file neither `ast` nor the translation of newer syntax can read
-PARALLEL_FILES = 96  # below this many files to parse, a process pool costs more than it saves
+PARALLEL_FILES = 96  # below this many files to parse, worker processes cost more than they save
+
+# -- parsed trees, kept for the later passes of the same process ------------------------------------
+
+_KEEP_TREES_BYTES = 3_000_000  # per process, this much source at most (ASTs are ~20x their text)
+# path -> (content digest, tree, its module-scope names): the index's second pass and detection reuse them
+_TREES: dict[str, tuple[str, ast.Module, ModuleNames]] = {}
+_TREES_BYTES = [0]
+
+
+def _keep(key: str, content: str, parsed: tuple[ast.Module, ModuleNames], size: int) -> None:
+    if _TREES_BYTES[0] + size <= _KEEP_TREES_BYTES:
+        _TREES[key] = (content, *parsed)
+        _TREES_BYTES[0] += size
+
+
+def parsed_tree(key: str, data: bytes) -> ast.Module | None:
+    """The tree this process's index pass made of exactly `data`, if it kept one (taken, not copied)."""
+    kept = _TREES.pop(key, None)
+    if kept is None or kept[0] != digest(data) or getattr(kept[1], "dbfix_translated", False):
+        return None
+    return kept[1]
+
+
+def forget_trees() -> None:
+    _TREES.clear()
+    _TREES_BYTES[0] = 0
 
 
 def build_index(
     files: Iterable[tuple[Path, bytes | None]],
     root: Path,
     cache: Cache | None = None,
-    pool: Workers | None = None,
+    pool: Shards | None = None,
 ) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
     A file given without bytes is read only if its size and mtime differ from the cache's record.
-    With `pool`, large amounts of parsing are spread over its workers.
+    With `pool`, reading and parsing are spread over its workers, each file always in the same one.
     """
     cache = cache or Cache(None)
-    candidates: list[tuple[str, str, bytes | None]] = []
+    given: dict[str, bytes] = {}
+    order: list[str] = []
+    content_of: dict[str, str] = {}
+    todo: list[tuple[str, tuple[str, bytes | None]]] = []
     for path, data in files:
         key = str(path)
+        order.append(key)
+        if data is not None:
+            given[key] = data
         known = cache.content_of(path) if data is None else None
         if known is None:
-            if data is None:
-                data = _read(path)
-                if data is None:
-                    continue
-                cache.remember(path, data, may_matter(data))
-            content, matters = digest(data), may_matter(data)
-        else:
-            content, matters = known
+            todo.append((key, (key, data)))
+            continue
+        content, matters = known
         if matters or path.name == "__init__.py":
-            candidates.append((key, content, data))
-    kept: dict[str, tuple[ast.Module, ModuleNames]] = {}
-    todo = [(k, d) for k, c, d in candidates if (k, c) not in cache.first]
-    if pool is not None and len(todo) >= PARALLEL_FILES:
-        found = dict(zip((k for k, _ in todo), pool.map(_first_pass, [(k, d, root) for k, d in todo], chunksize=16)))
-    else:
-        found = {}
-        kept_bytes = 0
-        for key, data in todo:
-            data = data if data is not None else _read(Path(key))
-            parsed = _parse(Path(key), data, root) if data is not None else None
-            found[key] = _first_facts(key, parsed) if parsed is not None else None
-            if parsed is not None and kept_bytes + len(data) <= _KEEP_TREES_BYTES:  # type: ignore[arg-type]
-                kept[key], kept_bytes = parsed, kept_bytes + len(data)  # type: ignore[arg-type]
+            content_of[key] = content
+            if (key, content) not in cache.first:
+                todo.append((key, (key, None)))
+    run = pool.map if pool is not None and len(todo) >= PARALLEL_FILES else run_here
+    found: dict[str, ModuleFacts | None] = {}
+    for (key, _), (content, matters, stamp, first) in zip(todo, run(_first_pass, todo, state=root)):
+        if content is None:
+            content_of.pop(key, None)
+            continue  # unreadable: the per-file pass reports it
+        if stamp is not None and cache.path is not None:
+            cache.stamps[key] = (stamp, content, matters)
+            cache.dirty = True
+        if matters or os.path.basename(key) == "__init__.py":
+            content_of[key] = content
+            found[key] = first
+    candidates = [(k, content_of[k]) for k in order if k in content_of]
     firsts: dict[str, ModuleFacts] = {}
-    for key, content, _ in candidates:
+    for key, content in candidates:
         first = cache.first.get((key, content)) if key not in found else found[key]
         if key in found:
             cache.first[(key, content)] = first if first is not None else UNPARSABLE
             cache.dirty = True
         if first is None or first is UNPARSABLE or first == UNPARSABLE:
             continue  # unparsable: reported by the per-file pass; the index does without it
-        firsts[key] = first
+        firsts[key] = first  # type: ignore[assignment]
     candidates = [c for c in candidates if c[0] in firsts]
-    first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted((k, c) for k, c, _ in candidates))))
-    missing = [(k, d) for k, c, d in candidates if (k, c, first_digest) not in cache.second]
+    first_digest = digest(pickle.dumps((CONTRIBUTORS, sorted(candidates))))
+    missing = [(k, (k, c, firsts[k], given.get(k))) for k, c in candidates if (k, c, first_digest) not in cache.second]
     completed: dict[str, ModuleFacts | None] = {}
     if missing:
         preliminary = ProjectIndex(firsts.values())
-        if pool is not None and len(missing) >= PARALLEL_FILES:
-            chunks = [missing[i :: 2 * pool.count] for i in range(2 * pool.count)]
-            tasks = [([(k, d, firsts[k]) for k, d in chunk], root) for chunk in chunks if chunk]
-            for part in pool.map(_second_pass, tasks, shared=preliminary):
-                completed.update(part)
-        else:
-            for key, data in missing:
-                parsed = kept.pop(key, None) or _parse_bytes(key, data, root)
-                completed[key] = _complete(preliminary, firsts[key], parsed) if parsed is not None else None
+        run = pool.map if pool is not None and len(missing) >= PARALLEL_FILES else run_here
+        completed = dict(zip((k for k, _ in missing), run(_second_pass, missing, state=(preliminary, root))))
     complete: list[ModuleFacts] = []
-    for key, content, _ in candidates:
+    for key, content in candidates:
         if key in completed:
             facts = completed[key]
             if facts is None:
@@ -697,8 +723,47 @@ def build_index(
         complete.append(facts)  # canonicalizing names in place is idempotent: cached facts may take it
     index = ProjectIndex(complete)
     # the index is a function of these files' contents: its digest keys the findings cache
-    index.digest = digest(root.as_posix(), first_digest, *(f"{k}:{c}" for k, c, _ in sorted(candidates)))
+    index.digest = digest(root.as_posix(), first_digest, *(f"{k}:{c}" for k, c in sorted(candidates)))
     return index
+
+
+def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple[int, int] | None, ModuleFacts | None]:
+    """Read (unless given), prefilter, and parse one file; its module-level facts if it can matter.
+
+    Returns (content digest or None if unreadable, prefilter verdict, (size, mtime) when read from disk,
+    facts or None when unparsable). The tree stays in this process for the second pass and detection.
+    """
+    key, data = task
+    root: Path = shared()
+    stamp = None
+    if data is None:
+        try:
+            with open(key, "rb") as handle:
+                data = handle.read()
+                stat = os.fstat(handle.fileno())
+        except OSError:
+            return None, False, None, None
+        stamp = (stat.st_size, stat.st_mtime_ns) if stat.st_size == len(data) else None
+    content, matters = digest(data), may_matter(data)
+    if not (matters or os.path.basename(key) == "__init__.py"):
+        return content, matters, stamp, None
+    parsed = _parse(Path(key), data, root)
+    if parsed is None:
+        return content, matters, stamp, None
+    _keep(key, content, parsed, len(data))
+    return content, matters, stamp, _first_facts(key, parsed)
+
+
+def _second_pass(task: tuple[str, str, ModuleFacts, bytes | None]) -> ModuleFacts | None:
+    """The complete facts of one file, names resolved through the preliminary index of all first facts."""
+    key, content, first, data = task
+    preliminary, root = shared()
+    kept = _TREES.get(key)
+    if kept is not None and kept[0] == content:
+        parsed: tuple[ast.Module, ModuleNames] | None = (kept[1], kept[2])
+    else:
+        parsed = _parse_bytes(key, data, root)
+    return _complete(preliminary, first, parsed) if parsed is not None else None
 
 
 def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
@@ -709,26 +774,6 @@ def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFact
 def _parse_bytes(key: str, data: bytes | None, root: Path) -> tuple[ast.Module, ModuleNames] | None:
     data = data if data is not None else _read(Path(key))
     return _parse(Path(key), data, root) if data is not None else None
-
-
-def _first_pass(task: tuple[str, bytes | None, Path]) -> ModuleFacts | None:
-    """In a worker: parse one file and read its module-level facts."""
-    key, data, root = task
-    parsed = _parse_bytes(key, data, root)
-    return _first_facts(key, parsed) if parsed is not None else None
-
-
-def _second_pass(task: tuple[list[tuple[str, bytes | None, ModuleFacts]], Path]) -> dict[str, ModuleFacts | None]:
-    """In a worker: the complete facts of a share of the files, names resolved through the preliminary
-    index the pool was started with."""
-    from dbfix.workers import shared
-
-    items, root = task
-    preliminary: ProjectIndex = shared()
-    return {
-        key: _complete(preliminary, first, parsed) if (parsed := _parse_bytes(key, data, root)) is not None else None
-        for key, data, first in items
-    }
 
 
 def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
@@ -766,6 +811,7 @@ def _parse(path: Path, data: bytes, root: Path) -> tuple[ast.Module, ModuleNames
         tree = _parse_newer(data)  # models in Python 3.12+ syntax still count for the other files
         if tree is None:
             return None
+        tree.dbfix_translated = True  # type: ignore[attr-defined]  # not a tree of the file's own lines
     except (ValueError, MemoryError, RecursionError):
         return None
     module, is_package = module_name_for(path, root)

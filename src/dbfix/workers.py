@@ -1,15 +1,20 @@
-"""A process pool that gives every worker the run's shared state (the index, the job) once.
+"""Worker processes that each own a fixed share of the files for the whole run.
 
-Sending the index with each task made every share unpickle its own copy and recompute the project-wide
-answers (names, FK graph) the rules memoize on it: two workers did more than twice one process's work.
-Here the state is an initializer argument: inherited without pickling when the pool forks, pickled once
-per worker otherwise. A pool is started on first use, so a run that finds everything cached never pays.
+A file is parsed once: the worker that reads it for the index keeps its tree for the index's second pass
+and for detection, because a file always goes to the same worker (`Shards.owner`). A pool that hands
+tasks to whichever process is free parsed every model file three times and restarted per phase; two
+workers then did barely better than one. The run's shared state (the preliminary index, the job) is
+sent once per worker and phase, never per task.
+
+Workers start on first use (a run that finds everything cached never pays) and are never nested.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+import traceback
+import zlib
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -18,38 +23,104 @@ R = TypeVar("R")
 _SHARED: Any = None
 
 
-def _install(shared: object) -> None:
-    global _SHARED
-    _SHARED = shared
-
-
 def shared() -> Any:
-    """In a worker: the state the pool was started with."""
+    """In a worker (or in-process): the state the current phase was started with."""
     return _SHARED
 
 
-class Workers:
-    """At most one pool at a time; asking with other shared state replaces it (never nested)."""
+def _serve(conn: Any) -> None:
+    global _SHARED
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if message is None:
+            return
+        fn, tasks, state = message
+        _SHARED = state
+        try:
+            conn.send((True, [fn(task) for task in tasks]))
+        except BaseException:  # noqa: BLE001 - reported to the parent, which redoes the share itself
+            conn.send((False, traceback.format_exc(limit=8)))
 
-    def __init__(self, count: int) -> None:
+
+class Shards:
+    """`count` worker processes; `map` runs each task in the process that owns its key."""
+
+    def __init__(self, count: int, preload: Callable[[], object] | None = None) -> None:
         self.count = count
-        self._pool: ProcessPoolExecutor | None = None
-        self._shared: object = None
+        self._preload = preload  # imports every worker needs, done once here before a fork shares them
+        self._conns: list[Any] = []
+        self._procs: list[Any] = []
 
-    def map(self, fn: Callable[[T], R], tasks: Iterable[T], *, shared: object = None, chunksize: int = 1) -> Iterator[R]:
-        if self._pool is None or self._shared is not shared:
-            self.shutdown()
-            self._pool = ProcessPoolExecutor(max_workers=self.count, initializer=_install, initargs=(shared,))
-            self._shared = shared
-        return self._pool.map(fn, tasks, chunksize=chunksize)
+    @staticmethod
+    def owner_of(key: str, count: int) -> int:
+        return zlib.crc32(key.encode("utf-8", "surrogateescape")) % count
 
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool, self._shared = None, None
+    def owner(self, key: str) -> int:
+        return self.owner_of(key, self.count)
 
-    def __enter__(self) -> Workers:
+    def _start(self) -> None:
+        if self._preload is not None:
+            self._preload()
+        context = multiprocessing.get_context()
+        for _ in range(self.count):
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(child,), daemon=True)
+            process.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(process)
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[tuple[str, T]], *, state: object = None) -> list[R]:
+        """`fn(task)` for every (key, task), each in its key's worker; results in the order of `tasks`."""
+        if not self._procs:
+            self._start()
+        shares: list[list[int]] = [[] for _ in range(self.count)]
+        for position, (key, _) in enumerate(tasks):
+            shares[self.owner(key)].append(position)
+        for conn, share in zip(self._conns, shares):
+            conn.send((fn, [tasks[i][1] for i in share], state))
+        results: list[Any] = [None] * len(tasks)
+        failure = None
+        for conn, share in zip(self._conns, shares):
+            try:
+                ok, payload = conn.recv()
+            except (EOFError, OSError) as exc:
+                ok, payload = False, f"the worker process ended: {exc!r}"
+            if not ok:
+                failure = payload
+                global _SHARED
+                _SHARED, payload = state, [fn(tasks[i][1]) for i in share]  # done here instead
+            for i, result in zip(share, payload):
+                results[i] = result
+        if failure is not None:
+            self.close()  # a broken worker is not used again; the next phase starts fresh ones
+        return results
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(None)
+                conn.close()
+            except OSError:
+                pass
+        for process in self._procs:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> Shards:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+        self.close()
+
+
+def run_here(fn: Callable[[T], R], tasks: Sequence[tuple[str, T]], *, state: object = None) -> list[R]:
+    """What `Shards.map` does, in this process (small runs, one job)."""
+    global _SHARED
+    _SHARED = state
+    return [fn(task) for _, task in tasks]
