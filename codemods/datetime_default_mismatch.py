@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbfix.codemod import Codemod, FileContext
+from dbfix.codemod import Codemod, FileContext, defines_mapped_class, identifiers
+from dbfix.config import Config
 from dbfix.datetimes import (
     awareness,
     consumer,
+    datetime_columns,
     default_values,
     make_aware,
     make_naive,
@@ -13,6 +15,8 @@ from dbfix.datetimes import (
     utc_spelling,
 )
 from dbfix.findings import Finding
+from dbfix.index import ProjectIndex
+from dbfix.versions import TargetVersions
 
 
 class DatetimeDefaultMismatch(Codemod):
@@ -54,6 +58,17 @@ class DatetimeDefaultMismatch(Codemod):
     code = "DBF004"
     name = "datetime-default-mismatch"
     triggers = r"datetime"
+
+    @classmethod
+    def wanted(cls, source: str, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
+        # Defaults are in the files that define models, mixins or tables. A value written elsewhere
+        # (`user.seen_at = ...`, `User(seen_at=...)`) names a datetime column and is proven from a model's name.
+        if "Table(" in source or defines_mapped_class(source, index):
+            return True
+        models, attrs = datetime_columns(index)
+        if not any(attr in source for attr in attrs):
+            return False
+        return not models.isdisjoint(identifiers(source))
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for value in default_values(ctx):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from dbfix.codemod import Codemod, FileContext
+from dbfix.codemod import Codemod, FileContext, defines_mapped_class, identifiers
 from dbfix.config import Config
 from dbfix.findings import Edit, Finding
 from dbfix.index import (
@@ -273,10 +273,17 @@ class ReservedAttribute(Codemod):
         return any(_declares_reserved(c) for c in index.classes.values() if index.is_model_or_mixin(c.qualname))
 
     @classmethod
-    def wanted(cls, source: str, index: ProjectIndex) -> bool:
-        # a declaration, or a reference proven from a class name (references.py follows no function
-        # results), names a class that has a reserved attribute: files that name none are not parsed
-        return any(name in source for name in _affected_class_names(index))
+    def wanted(cls, source: str, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
+        # Declarations are in the files that define models, mixins or bases. A reference to rename
+        # names the attribute, and is proven from a class name (references.py follows no function
+        # results): a file that names no affected class, or no attribute to rename, is not parsed.
+        if defines_mapped_class(source, index):
+            return True
+        sa = versions.sqlalchemy
+        attrs = plans_for(index, config.rename_metadata_to, sa is not None and tuple(sa) >= (2, 1)).attrs()
+        if not any(attr in source for attr in attrs):
+            return False
+        return not _affected_class_names(index).isdisjoint(identifiers(source))
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         sa = ctx.versions.sqlalchemy

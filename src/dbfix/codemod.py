@@ -8,7 +8,7 @@ import pkgutil
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import ClassVar
 
 from dbfix.astwalk import tree_nodes
@@ -125,7 +125,7 @@ class Codemod:
         return True
 
     @classmethod
-    def wanted(cls, source: str, index: ProjectIndex) -> bool:
+    def wanted(cls, source: str, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
         """A finer per-file test than `triggers`, from what the index knows; False: the file is not parsed."""
         return True
 
@@ -165,6 +165,29 @@ class Codemod:
                 database=database,
             )
         return Finding(self.code, self.name, ctx.path, ctx.span(node), message, fix, tuple(notes))
+
+
+@lru_cache(maxsize=1)
+def identifiers(source: str) -> frozenset[str]:
+    """Every word of `source` (for `Codemod.wanted`: several rules ask about the same file in a row)."""
+    return frozenset(_WORD.findall(source))
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@lru_cache(maxsize=1)
+def defined_classes(source: str) -> frozenset[str]:
+    """The names of the classes `source` defines (by text: `class Name`)."""
+    return frozenset(_CLASS.findall(source))
+
+
+_CLASS = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+
+
+def defines_mapped_class(source: str, index: ProjectIndex) -> bool:
+    """Whether `source` defines a class named like a model, or a mixin or base of one (by text)."""
+    return not index.mapped_class_names().isdisjoint(defined_classes(source))
 
 
 @cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import weakref
 from dataclasses import dataclass
 
 from dbfix.codemod import FileContext
@@ -13,6 +14,7 @@ from dbfix.index import (
     MAPPED_COLUMN_CALLS,
     ColumnInfo,
     ModelInfo,
+    ProjectIndex,
     _field_column,
     column_from_call,
 )
@@ -331,3 +333,24 @@ def default_values(ctx: FileContext) -> list[ast.expr]:
 
 def mentions_utcnow(ctx: FileContext, expr: ast.AST) -> bool:
     return any(datetime_method(ctx, n) in ("utcnow", "utcfromtimestamp") for n in ast.walk(expr))
+
+
+_DATETIME_COLUMNS: weakref.WeakKeyDictionary[ProjectIndex, tuple[frozenset[str], frozenset[str]]] = weakref.WeakKeyDictionary()
+
+
+def datetime_columns(index: ProjectIndex) -> tuple[frozenset[str], frozenset[str]]:
+    """(names of the models with a datetime column and of their ancestors, those columns' attributes)."""
+    found = _DATETIME_COLUMNS.get(index)
+    if found is None:
+        models: set[str] = set()
+        attrs: set[str] = set()
+        for model in index.models.values():
+            mine = {
+                attr for attr, c in model.columns.items()
+                if c.timezone is not None or c.python_type in (DATETIME, *NAIVE_ANNOTATIONS, *AWARE_ANNOTATIONS)
+            }
+            if mine:
+                attrs |= mine
+                models |= {c.name for c in index._mro(model.cls)}
+        found = _DATETIME_COLUMNS[index] = (frozenset(models), frozenset(attrs))
+    return found

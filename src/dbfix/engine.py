@@ -93,19 +93,17 @@ def detect(
     config: Config,
     versions: TargetVersions,
     codemods: Sequence[type[Codemod]],
-    tree: ast.Module | None = None,
+    parsed: tuple[ast.Module, frozenset[int]] | None = None,
 ) -> list[Finding]:
-    """Every unsuppressed finding of the given codemods in `source` (`tree`: its `ast`, if parsed already)."""
+    """Every unsuppressed finding of the given codemods in `source` (`parsed`: `parse_any`'s answer, if known)."""
     declares = may_declare(source)
     codemods = [
         c for c in codemods
-        if (declares or not c.declarations_only) and (c.triggers is None or _trigger(c.triggers).search(source)) and c.wanted(source, index)
+        if (declares or not c.declarations_only) and (c.triggers is None or _trigger(c.triggers).search(source)) and c.wanted(source, index, config, versions)
     ]
     if not codemods:
         return []
-    translated: frozenset[int] = frozenset()
-    if tree is None:
-        tree, translated = parse_any(source, path)
+    tree, translated = parsed or parse_any(source, path)
     ctx = FileContext(path, source, tree, None, index, config, versions)  # type: ignore[arg-type]
     ctx.names = ModuleNames(tree, module[0], module[1], parent_of=ctx.parent)
     findings: list[Finding] = []
@@ -187,12 +185,12 @@ def fix_source(
     codemods: Sequence[type[Codemod]],
     *,
     apply: bool = True,
-    tree: ast.Module | None = None,
+    parsed: tuple[ast.Module, frozenset[int]] | None = None,
 ) -> FileResult:
     """Detect, then (if `apply`) fix until nothing changes; the result never holds code that fails to parse."""
     result = FileResult(path=path, old_source=source)
     try:
-        findings = detect(source, path, module, index, config, versions, codemods, tree)
+        findings = detect(source, path, module, index, config, versions, codemods, parsed)
     except SourceError as exc:
         if _newer_syntax(source):
             result.notice = (
@@ -308,7 +306,7 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
         try:
             result = fix_source(
                 decoded.text, shown, module, job.index, job.config, _versions_of(path, job), _codemods(job.codes), apply=job.apply,
-                tree=parsed_tree(str(path), data),  # the index's tree of this content, when this process kept it
+                parsed=parsed_tree(str(path), data),  # the index's tree of this content, when this process kept it
             )
         except Exception as exc:  # a codemod bug must not stop the run or touch the file
             return FileResult(path=shown, error=f"internal error: {type(exc).__name__}: {exc}")
@@ -428,11 +426,8 @@ def write_atomic(path: Path, data: bytes, original: bytes, original_stat: os.sta
 
 
 def _under(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
+    text, top = os.fspath(path), os.fspath(root)
+    return text == top or text.startswith(os.path.join(top, ""))
 
 
 def _display(path: Path) -> str:

@@ -127,8 +127,11 @@ def _canonical_name(qualname: str) -> str:
 
 def module_name_for(path: Path, root: Path) -> tuple[str, bool]:
     """The dotted module name of a file under the project root, and whether it is a package."""
-    rel = path.relative_to(root).with_suffix("")
-    parts = list(rel.parts)
+    text, top = os.fspath(path), os.path.join(os.fspath(root), "")
+    if text.startswith(top):  # the usual case, without pathlib's cost (it showed in profiles)
+        parts = os.path.splitext(text[len(top) :])[0].split(os.sep)
+    else:
+        parts = list(path.relative_to(root).with_suffix("").parts)
     if parts and parts[0] == "src" and len(parts) > 1:
         parts = parts[1:]
     is_package = bool(parts) and parts[-1] == "__init__"
@@ -624,7 +627,7 @@ PARALLEL_FILES = 96  # below this many files to parse, worker processes cost mor
 
 # -- parsed trees, kept for the later passes of the same process ------------------------------------
 
-_KEEP_TREES_BYTES = 3_000_000  # per process, this much source at most (ASTs are ~20x their text)
+_KEEP_TREES_BYTES = 4_000_000  # per process, this much source at most (ASTs are ~30x their text)
 # path -> (content digest, tree, its module-scope names): the index's second pass and detection reuse them
 _TREES: dict[str, tuple[str, ast.Module, ModuleNames]] = {}
 _TREES_BYTES = [0]
@@ -636,12 +639,13 @@ def _keep(key: str, content: str, parsed: tuple[ast.Module, ModuleNames], size: 
         _TREES_BYTES[0] += size
 
 
-def parsed_tree(key: str, data: bytes) -> ast.Module | None:
-    """The tree this process's index pass made of exactly `data`, if it kept one (taken, not copied)."""
+def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int]] | None:
+    """The tree this process's index pass made of exactly `data`, if it kept one (taken, not copied),
+    with the lines a translation of newer syntax changed (see `dbfix.downgrade`)."""
     kept = _TREES.pop(key, None)
-    if kept is None or kept[0] != digest(data) or getattr(kept[1], "dbfix_translated", False):
+    if kept is None or kept[0] != digest(data):
         return None
-    return kept[1]
+    return kept[1], getattr(kept[1], "dbfix_translated", frozenset())
 
 
 def forget_trees() -> None:
@@ -793,7 +797,10 @@ def _parse_newer(data: bytes) -> ast.Module | None:
         older = downgrade(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         return None
-    return older[0] if older is not None else None
+    if older is None:
+        return None
+    older[0].dbfix_translated = frozenset(older[1])  # type: ignore[attr-defined]  # detection skips findings there
+    return older[0]
 
 
 def _read(path: Path) -> bytes | None:
@@ -811,7 +818,6 @@ def _parse(path: Path, data: bytes, root: Path) -> tuple[ast.Module, ModuleNames
         tree = _parse_newer(data)  # models in Python 3.12+ syntax still count for the other files
         if tree is None:
             return None
-        tree.dbfix_translated = True  # type: ignore[attr-defined]  # not a tree of the file's own lines
     except (ValueError, MemoryError, RecursionError):
         return None
     module, is_package = module_name_for(path, root)
@@ -829,6 +835,7 @@ class ProjectIndex:
         self._resolved: dict[str, tuple[str | None]] = {}
         self._mro_cache: dict[str, list[ClassInfo]] = {}
         self._users_cache: dict[str, list[ModelInfo]] | None = None
+        self._mapped_names: frozenset[str] | None = None
         self.modules: dict[str, ModuleFacts] = {}
         self.classes: dict[str, ClassInfo] = {}
         self.instances: dict[str, InstanceInfo] = {}
@@ -1063,6 +1070,12 @@ class ProjectIndex:
     def models_using(self, qualname: str) -> Iterator[ModelInfo]:
         """Every model that has `qualname` in its class hierarchy."""
         yield from self._users().get(qualname, ())
+
+    def mapped_class_names(self) -> frozenset[str]:
+        """The short names of every model and of the classes models inherit from (memoized)."""
+        if self._mapped_names is None:
+            self._mapped_names = frozenset(self.classes[q].name for q in self._users() if q in self.classes)
+        return self._mapped_names
 
     def _users(self) -> dict[str, list[ModelInfo]]:
         if self._users_cache is None:
