@@ -6,6 +6,7 @@ from pathlib import Path
 
 from dbfix.codemods.datetime_default_mismatch import DatetimeDefaultMismatch
 from dbfix.codemods.reserved_attribute import ReservedAttribute
+
 from dbfix.config import Config
 from dbfix.engine import run
 from dbfix.index import build_index
