@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:
@@ -130,6 +128,8 @@ def _convert(key: str, value: Any, where: str) -> Any:
             raise bad("a list of strings")
         for pattern in value:
             try:
+                import pathspec  # here: most projects configure no excludes
+
                 pathspec.GitIgnoreSpec.from_lines([pattern])
             except ValueError:
                 raise ConfigError(f"{where}: [tool.dbfix] {key}: invalid pattern {pattern!r}") from None

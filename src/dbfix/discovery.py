@@ -6,11 +6,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from dbfix import replay
 from dbfix.config import Config
+
+if TYPE_CHECKING:
+    import pathspec
 
 SKIP_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "__pycache__", "node_modules", ".tox",
@@ -21,7 +23,7 @@ _ALEMBIC_MARKERS = frozenset({"env.py", "script.py.mako", "alembic.ini"})
 ALEMBIC_REASON = "Alembic migration script"
 
 # (length of the directory prefix to cut off, spec): patterns are relative to their file's directory
-_Ignores = tuple[tuple[int, pathspec.GitIgnoreSpec], ...]
+_Ignores = tuple[tuple[int, "pathspec.GitIgnoreSpec"], ...]
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,7 @@ class _Walker:
         self.root = root
         self.root_dir = os.path.join(root, "")
         self.exclude_patterns = [*config.exclude, *config.extend_exclude]
-        self.exclude = (
-            pathspec.GitIgnoreSpec.from_lines(self.exclude_patterns) if self.exclude_patterns else None
-        )
+        self.exclude = _spec_of(self.exclude_patterns) if self.exclude_patterns else None
         self.gitignore = config.respect_gitignore
         self.found: set[str] = set()
         self.skipped: dict[str, str] = {}
@@ -158,6 +158,12 @@ class _Walker:
         return None
 
 
+def _spec_of(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    import pathspec  # only for a project with ignore files or excludes: a snapshot's run walks nothing
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
 def _read_gitignore(file: str) -> pathspec.GitIgnoreSpec | None:
     try:
         with open(file, encoding="utf-8", errors="replace") as f:
@@ -165,16 +171,16 @@ def _read_gitignore(file: str) -> pathspec.GitIgnoreSpec | None:
     except OSError:
         return None
     try:
-        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        spec = _spec_of(lines)
     except ValueError:
         # git skips a malformed line and keeps the rest
-        spec = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _valid(line)])
+        spec = _spec_of([line for line in lines if _valid(line)])
     return spec if any(p.include is not None for p in spec.patterns) else None
 
 
 def _valid(line: str) -> bool:
     try:
-        pathspec.GitIgnoreSpec.from_lines([line])
+        _spec_of([line])
     except ValueError:
         return False
     return True

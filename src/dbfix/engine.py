@@ -571,10 +571,36 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     The rest of the project is indexed from disk (and the cache), so cross-file facts still count;
     the result for exactly this content is cached too, so saving the same buffer again is instant.
     """
+    from dbfix import snapshot
+
     root = config.root or path.parent
+    known = snapshot.load(cache_dir, root, config) if cache_dir is not None else None
+    if known is not None and known.fits(path, data, root):
+        # nothing changed since the index was built, and it holds this very buffer: no walk, no cache
+        return _check_source(path, data, config, root, known.index, known.versions, Cache(None), None, apply)
     cache = Cache.load(cache_dir)
     versions = versions_of(root, config, cache)
-    index = load_index(root, config, override=(path, data), cache=cache)
+    if cache_dir is None:
+        index = load_index(root, config, override=(path, data), cache=cache)
+    else:
+        with snapshot.recording(cache_dir) as recorder:
+            index = load_index(root, config, override=(path, data), cache=cache)
+        if _on_disk(path) == data:  # the index is the project's as it is on disk: worth keeping
+            snapshot.save(cache_dir, root, config, recorder, index, versions)
+    return _check_source(path, data, config, root, index, versions, cache, cache_dir, apply)
+
+
+def _on_disk(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _check_source(
+    path: Path, data: bytes, config: Config, root: Path, index: ProjectIndex, versions: TargetVersions,
+    cache: Cache, cache_dir: Path | None, apply: bool,
+) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
     nested = nested_versions([path], root, config)
     settings = repr((config, versions, sorted(nested.items())))

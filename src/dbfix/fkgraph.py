@@ -474,7 +474,7 @@ def graph_for(ctx: object) -> FkGraph:
     stored = index.modules.get(module)
     stored_schema = stored.extra.get(sch.KEY) if stored is not None else None
     if not _BASE or _BASE[0][0] is not index:
-        _BASE[:] = [(index, FkGraph(SchemaView(index)))]
+        _BASE[:] = [(index, FkGraph(sch._base_view(index)))]  # the view the other rules use: built once
     base = _BASE[0][1]
     if current == (stored_schema or sch.ModuleSchema(module)):
         found = base  # unchanged since indexing (the usual case): one graph serves every file of the run

@@ -49,7 +49,21 @@ def main() -> None:
     except SystemExit as exc:
         if RECORDER is not None:
             RECORDER.finish(exc.code)
-        raise
+        _exit(exc.code)
+
+
+def _exit(code: object) -> None:
+    """Leave without tearing down every object of the run one by one (the index alone took a fifth of
+    a second, longer than checking a file in editor mode); the output is flushed first."""
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        code = code or 1  # a closed pipe: what could not be written is lost, as it would be anyway
+    os._exit(code or 0)  # type: ignore[arg-type]
 
 
 def _eligible(argv: list[str]) -> bool:
@@ -176,27 +190,38 @@ class Recorder:
         self.root: str | None = None
         self.enabled = True
 
-    def finish(self, code: object) -> None:
-        if not self.enabled or code not in (0, 1, None) or self.cache_dir is None or self.started is None:
-            return
-        if os.path.abspath(self.cache_dir) != os.path.dirname(_record_path(self.key)):
-            return  # a configured cache folder: the fast path would not look there
+    def stamps(self, root: str | None) -> tuple[list[tuple[str, int]], list[tuple[str, int, int]]] | None:
+        """(folders with their mtimes, files with size and mtime) as they are now; None if any changed
+        since the run started (what it printed or built may not match them)."""
+        if self.started is None:
+            return None
         try:
-            outer = _outer_dirs(os.getcwd(), self.root) if self.root else set()
+            outer = _outer_dirs(os.getcwd(), root) if root else set()
             dirs = {d: os.stat(d).st_mtime_ns for d in self.dirs | outer | _installed_dirs()}
             files = {}
             for path in self.files:
                 s = os.stat(path)
                 files[path] = (s.st_size, s.st_mtime_ns)
-            # anything changed while this run read it might not be what it printed about: no record
-            if any(m >= self.started for m in dirs.values()) or any(m >= self.started for _, m in files.values()):
-                return
-            encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        except OSError:
+            return None
+        if any(m >= self.started for m in dirs.values()) or any(m >= self.started for _, m in files.values()):
+            return None
+        return sorted(dirs.items()), sorted((p, s, m) for p, (s, m) in files.items())
+
+    def finish(self, code: object) -> None:
+        if not self.enabled or code not in (0, 1, None) or self.cache_dir is None:
+            return
+        if os.path.abspath(self.cache_dir) != os.path.dirname(_record_path(self.key)):
+            return  # a configured cache folder: the fast path would not look there
+        stamps = self.stamps(self.root)
+        if stamps is None:
+            return
+        try:
             record = {
                 "key": _jsonable(self.key),
-                "dirs": sorted(dirs.items()),
-                "files": sorted((p, s, m) for p, (s, m) in files.items()),
-                "out": "".join(self.out).encode(encoding, "replace"),
+                "dirs": stamps[0],
+                "files": stamps[1],
+                "out": "".join(self.out).encode(getattr(sys.stdout, "encoding", None) or "utf-8", "replace"),
                 "err": "".join(self.err).encode(getattr(sys.stderr, "encoding", None) or "utf-8", "replace"),
                 "code": int(code or 0),
             }
@@ -221,8 +246,9 @@ def _outer_dirs(start: str, root: str) -> set[str]:
 
 
 def _installed_dirs() -> set[str]:
-    """sys.path's folders: installing or upgrading a package changes the versions a run may read."""
-    return {p for p in sys.path if p and os.path.isdir(p)}
+    """The package folders on sys.path: installing or upgrading a package changes the versions a run may
+    read. (Not the script's own folder, which sys.path also holds: /tmp's mtime changes all the time.)"""
+    return {p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)}
 
 
 RECORDER: Recorder | None = None

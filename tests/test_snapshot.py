@@ -1,0 +1,88 @@
+"""Editor mode's snapshot: the index is reused while the project is unchanged, and rebuilt when not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import dbfix.engine
+from dbfix.cli import main
+
+MODELS = """\
+from datetime import datetime
+from sqlalchemy import DateTime
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+"""
+
+SERVICE = """\
+from datetime import datetime
+
+from app.models import Event
+
+
+def touch(event: Event) -> None:
+    event.seen_at = datetime.now()
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\ndependencies = ["sqlalchemy>=2.0"]\n')
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "models.py").write_text(MODELS)
+    (tmp_path / "app" / "service.py").write_text(SERVICE)
+    (tmp_path / ".dbfix_cache").mkdir()  # as a first run leaves it (made during a run, it moves the root's mtime)
+    return tmp_path
+
+
+def _stdin(project: Path, name: str, source: str) -> str:
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        result = CliRunner().invoke(main, ["check", "--stdin-filename", f"app/{name}"], input=source, catch_exceptions=False)
+    finally:
+        os.chdir(cwd)
+    return result.output
+
+
+def _no_index_builds(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the index was built again")
+
+    monkeypatch.setattr(dbfix.engine, "load_index", refuse)
+
+
+def test_an_unchanged_project_reuses_its_index(project: Path, monkeypatch) -> None:
+    first = _stdin(project, "service.py", SERVICE)
+    assert "DBF004" in first
+    assert list((project / ".dbfix_cache").glob("editor-*.pickle"))
+    _no_index_builds(monkeypatch)
+    assert _stdin(project, "service.py", SERVICE) == first
+
+
+def test_an_edit_elsewhere_rebuilds_the_index(project: Path) -> None:
+    assert "DBF004" in _stdin(project, "service.py", SERVICE)
+    models = project / "app" / "models.py"
+    models.write_text(MODELS.replace("DateTime(timezone=True)", "DateTime(timezone=False)"))
+    assert "DBF004" not in _stdin(project, "service.py", SERVICE)  # naive into naive: nothing to say
+
+
+def test_an_unsaved_buffer_is_indexed_as_it_is(project: Path, monkeypatch) -> None:
+    _stdin(project, "service.py", SERVICE)
+    changed = MODELS.replace("DateTime(timezone=True)", "DateTime(timezone=False)") + "\n\nx = datetime.now()\n"
+    assert "DBF004" not in _stdin(project, "models.py", changed)
+    assert "DBF004" in _stdin(project, "service.py", SERVICE)  # the disk still says timestamptz
