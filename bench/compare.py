@@ -10,11 +10,13 @@ Nothing is written to TREE except dbfix's and ruff's caches (`apply --dry-run` w
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +47,20 @@ def timed(command: list[str], cwd: Path, stdin: Path | None = None) -> tuple[flo
     return elapsed, usage.ru_maxrss // 1024, process.returncode
 
 
+def installed_python() -> str:
+    """A venv in a temporary folder with this checkout installed the way users install it (not editable:
+    an editable install adds an import hook to every start, and may leave the bytecode uncompiled)."""
+    folder = Path(tempfile.mkdtemp(prefix="dbfix-bench-"))
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    checkout = Path(__file__).resolve().parent.parent
+    subprocess.run([python, "-m", "pip", "install", "-q", str(checkout)], check=True)
+    site = subprocess.run([python, "-c", "import dbfix, os; print(os.path.dirname(dbfix.__file__))"], capture_output=True, text=True, check=True)
+    compileall.compile_dir(site.stdout.strip(), quiet=1)  # as pip does unless told not to
+    print(f"dbfix installed in {folder}", file=sys.stderr)
+    return python
+
+
 def models_file(tree: Path) -> Path | None:
     """The largest file under 16 KB that declares models: what an editor sends on save."""
     found = [
@@ -60,10 +76,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--libcst-repeat", type=int, default=1, help="libcst's runner is slow: fewer rounds (0: skip it)")
     parser.add_argument("--stdin-file", type=Path, help="the file editor mode sends (default: the largest models file under 16 KB)")
+    parser.add_argument(
+        "--python", help="an interpreter with dbfix installed (default: a fresh venv with this checkout installed as users install it)"
+    )
     args = parser.parse_args()
     tree = args.tree.resolve()
     editor_file = (tree / args.stdin_file) if args.stdin_file else models_file(tree)
-    python = sys.executable
+    python = args.python or installed_python()
     dbfix = [python, "-m", "dbfix"]
     ruff = shutil.which("ruff")
     commands: dict[str, list[str]] = {
@@ -92,11 +111,6 @@ def main() -> None:
     # an installed package has its bytecode compiled (pip does it); an editable checkout may not
     import compileall
 
-    import importlib
-
-    for package in ("dbfix", "dbfix.codemods"):
-        for folder in importlib.import_module(package).__path__:
-            compileall.compile_dir(folder, quiet=1)
     for _ in range(2):  # warm the cache (the first run also makes the cache folder, so the second records)
         subprocess.run([*dbfix, "check", "-q", "."], cwd=tree, stdout=subprocess.DEVNULL)
     for name, path in stdins.items():
