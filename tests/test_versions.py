@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from dbfix import versions
 from dbfix.versions import TargetVersions, detect_versions
 
 INSTALLED = {"sqlalchemy": "2.1.9", "sqlmodel": "0.0.50", "pydantic": "2.14.3"}
@@ -23,7 +22,7 @@ def installed(monkeypatch):
             raise metadata.PackageNotFoundError(name)
         return packages[name]
 
-    monkeypatch.setattr(versions.metadata, "version", version)
+    monkeypatch.setattr(metadata, "version", version)  # the module dbfix.versions imports on first use
     return packages
 
 

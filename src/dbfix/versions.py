@@ -8,14 +8,27 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+if TYPE_CHECKING:
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+
+def _import_packaging() -> None:
+    """`packaging` and `importlib.metadata` on first use: a run whose versions are cached never needs them."""
+    global metadata, InvalidRequirement, Requirement, InvalidSpecifier, SpecifierSet, canonicalize_name, InvalidVersion, Version
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +64,7 @@ class TargetVersions:
 
 def detect_versions(root: Path, target_python: tuple[int, int] | None = None) -> TargetVersions:
     """What the project at `root` targets: lock file, requirements, pyproject.toml, then what is installed."""
+    _import_packaging()
     pyproject = _load_toml(root / "pyproject.toml") or {}
     best: dict[str, tuple[tuple[int, bool, tuple[int, ...]], str]] = {}
     for tier, (source, name, release, exact) in _candidates(root, pyproject):

@@ -11,7 +11,6 @@ Workers start on first use (a run that finds everything cached never pays) and a
 
 from __future__ import annotations
 
-import multiprocessing
 import traceback
 import zlib
 from collections.abc import Callable, Sequence
@@ -64,6 +63,8 @@ class Shards:
     def _start(self) -> None:
         if self._preload is not None:
             self._preload()
+        import multiprocessing  # here: a run that needs no workers does not pay for it
+
         context = multiprocessing.get_context()
         for _ in range(self.count):
             parent, child = context.Pipe()
