@@ -58,6 +58,11 @@ class FileContext:
         return len(text.encode("utf-8")[:byte_col].decode("utf-8", "replace"))
 
     def code(self, node: ast.AST) -> str:
+        line, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if line is not None and line == end and 0 < line <= len(self._lines):
+            # one line: sliced from the lines already split (get_source_segment splits the file each time)
+            text, start, stop = self._lines[line - 1], node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+            return text[start:stop] if text.isascii() else text.encode("utf-8")[start:stop].decode("utf-8", "replace")
         return ast.get_source_segment(self.source, node) or ast.unparse(node)
 
     def nodes(self, *types: type) -> list:

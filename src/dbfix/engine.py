@@ -93,7 +93,7 @@ def detect(
     config: Config,
     versions: TargetVersions,
     codemods: Sequence[type[Codemod]],
-    parsed: tuple[ast.Module, frozenset[int]] | None = None,
+    parsed: tuple[ast.Module, frozenset[int], ModuleNames] | None = None,
 ) -> list[Finding]:
     """Every unsuppressed finding of the given codemods in `source` (`parsed`: `parse_any`'s answer, if known)."""
     declares = may_declare(source)
@@ -103,9 +103,16 @@ def detect(
     ]
     if not codemods:
         return []
-    tree, translated = parsed or parse_any(source, path)
+    names = None
+    if parsed is not None:
+        tree, translated, names = parsed
+    else:
+        tree, translated = parse_any(source, path)
     ctx = FileContext(path, source, tree, None, index, config, versions)  # type: ignore[arg-type]
-    ctx.names = ModuleNames(tree, module[0], module[1], parent_of=ctx.parent)
+    if names is None or (names.module, names.is_package) != module:
+        names = ModuleNames(tree, module[0], module[1], parent_of=ctx.parent)
+    names.parent_of = ctx.parent  # the index's names, function bodies walked on demand from now on
+    ctx.names = names
     findings: list[Finding] = []
     for codemod in codemods:
         for finding in codemod().detect(ctx):
@@ -185,7 +192,7 @@ def fix_source(
     codemods: Sequence[type[Codemod]],
     *,
     apply: bool = True,
-    parsed: tuple[ast.Module, frozenset[int]] | None = None,
+    parsed: tuple[ast.Module, frozenset[int], ModuleNames] | None = None,
 ) -> FileResult:
     """Detect, then (if `apply`) fix until nothing changes; the result never holds code that fails to parse."""
     result = FileResult(path=path, old_source=source)

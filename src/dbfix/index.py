@@ -639,13 +639,13 @@ def _keep(key: str, content: str, parsed: tuple[ast.Module, ModuleNames], size: 
         _TREES_BYTES[0] += size
 
 
-def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int]] | None:
+def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int], ModuleNames] | None:
     """The tree this process's index pass made of exactly `data`, if it kept one (taken, not copied),
-    with the lines a translation of newer syntax changed (see `dbfix.downgrade`)."""
+    with the lines a translation of newer syntax changed (see `dbfix.downgrade`) and its names."""
     kept = _TREES.pop(key, None)
     if kept is None or kept[0] != digest(data):
         return None
-    return kept[1], getattr(kept[1], "dbfix_translated", frozenset())
+    return kept[1], getattr(kept[1], "dbfix_translated", frozenset()), kept[2]
 
 
 def forget_trees() -> None:

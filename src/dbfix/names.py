@@ -85,9 +85,9 @@ class ModuleNames:
             if node.returns is not None:
                 self._expr(node.returns, scope)
             scope.bind(node.name, f"{prefix}.{node.name}")
-            if self.shallow:
-                return
-            if self.parent_of is not None:
+            if self.shallow or self.parent_of is not None:
+                # walked when a name inside is asked about, once `parent_of` is known (detection
+                # reuses the index's shallow names this way)
                 self._pending[id(node)] = (node, scope, prefix)
                 return
             self._walk_function(node, scope, prefix)
