@@ -321,6 +321,8 @@ def process_file(path: Path, job: Job, data: bytes | None = None) -> FileResult:
             # what this content gives, fixed or not: a later check, dry run or apply starts from it
             fixed = (result.new_source, result.applied, result.remaining) if result.changed else None
             result.cache_entry = (key, result.findings, fixed, result.notice)
+    if not result.changed:
+        result.old_source = None  # only diffs need it: a check does not carry every file's text back
     if job.write and result.changed and result.error is None:
         try:
             new_data = encode(result.new_source, decoded)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ Workers start on first use (a run that finds everything cached never pays) and a
 
 from __future__ import annotations
 
+import pickle
 import traceback
 import zlib
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ def _serve(conn: Any) -> None:
         if message is None:
             return
         fn, tasks, state = message
-        _SHARED = state
+        _SHARED = pickle.loads(state) if state is not None else None
         try:
             conn.send((True, [fn(task) for task in tasks]))
         except BaseException:  # noqa: BLE001 - reported to the parent, which redoes the share itself
@@ -81,8 +82,9 @@ class Shards:
         shares: list[list[int]] = [[] for _ in range(self.count)]
         for position, (key, _) in enumerate(tasks):
             shares[self.owner(key)].append(position)
+        blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL) if state is not None else None  # once for all
         for conn, share in zip(self._conns, shares):
-            conn.send((fn, [tasks[i][1] for i in share], state))
+            conn.send((fn, [tasks[i][1] for i in share], blob))
         results: list[Any] = [None] * len(tasks)
         failure = None
         for conn, share in zip(self._conns, shares):
