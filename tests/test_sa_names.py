@@ -18,3 +18,11 @@ def test_index_true_names_match_sqlalchemy(table: str, schema: str | None, conve
         assert sa_rendered_name(table, schema, [column], "index", convention) == _sa_rendered_name(
             table, schema, [column], "index", convention
         )
+
+
+def test_rendered_names_are_plain_strings() -> None:
+    # SQLAlchemy's str subclasses would make every cache and snapshot holding them import SQLAlchemy
+    convention = {"ix": "%(table_name)s_%(column_0_name)s_idx", "uq": "%(table_name)s_%(column_0_name)s_key"}
+    for kind in ("index", "unique"):
+        name = sa_rendered_name("users", "tenant", [("email", "email")], kind, convention)
+        assert name == f"users_email_{'idx' if kind == 'index' else 'key'}" and type(name) is str

@@ -86,3 +86,36 @@ def test_an_unsaved_buffer_is_indexed_as_it_is(project: Path, monkeypatch) -> No
     changed = MODELS.replace("DateTime(timezone=True)", "DateTime(timezone=False)") + "\n\nx = datetime.now()\n"
     assert "DBF004" not in _stdin(project, "models.py", changed)
     assert "DBF004" in _stdin(project, "service.py", SERVICE)  # the disk still says timestamptz
+
+
+CONVENTION_MODELS = """\
+from sqlalchemy import Column, Integer, MetaData, String
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base(metadata=MetaData(naming_convention={"ix": "%(table_name)s_%(column_0_name)s_idx"}))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    email = Column(String, index=True)
+"""
+
+
+def test_a_saved_file_is_checked_without_importing_sqlalchemy(project: Path) -> None:
+    """Names under a naming convention come from SQLAlchemy once; the snapshot keeps them."""
+    import subprocess
+    import sys
+
+    (project / "app" / "models.py").write_text(CONVENTION_MODELS)
+    code = (
+        "import sys\nfrom dbfix.cli import main\n"
+        "try:\n    main(['check', '--stdin-filename', 'app/models.py'])\nexcept SystemExit:\n    pass\n"
+        "print('sqlalchemy' in sys.modules)\n"
+    )
+    runs = [
+        subprocess.run([sys.executable, "-c", code], cwd=project, input=CONVENTION_MODELS, capture_output=True, text=True, timeout=120)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout.strip().endswith("True")  # the first run renders the name with SQLAlchemy
+    assert runs[1].stdout.strip().endswith("False"), runs[1].stdout + runs[1].stderr

@@ -591,12 +591,13 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     versions = versions_of(root, config, cache)
     if cache_dir is None:
         index = load_index(root, config, override=(path, data), cache=cache)
-    else:
-        with snapshot.recording(cache_dir) as recorder:
-            index = load_index(root, config, override=(path, data), cache=cache)
-        if _on_disk(path) == data:  # the index is the project's as it is on disk: worth keeping
-            snapshot.save(cache_dir, root, config, recorder, index, versions)
-    return _check_source(path, data, config, root, index, versions, cache, cache_dir, apply)
+        return _check_source(path, data, config, root, index, versions, cache, cache_dir, apply)
+    with snapshot.recording(cache_dir) as recorder:
+        index = load_index(root, config, override=(path, data), cache=cache)
+    outcome = _check_source(path, data, config, root, index, versions, cache, cache_dir, apply)
+    if _on_disk(path) == data:  # the index is the project's as it is on disk: worth keeping
+        snapshot.save(cache_dir, root, config, recorder, index, versions)  # after the check: its names too
+    return outcome
 
 
 def _on_disk(path: Path) -> bytes | None:

@@ -1296,6 +1296,15 @@ _DEFAULT_CONVENTION = {"ix": "ix_%(column_0_label)s"}
 _RENDERED: dict[str, str | None] = {}
 
 
+def rendered_names() -> dict[str, str | None]:
+    """The names rendered so far in this process (kept by editor mode's snapshot)."""
+    return dict(_RENDERED)
+
+
+def remember_rendered(names: dict[str, str | None]) -> None:
+    _RENDERED.update(names)
+
+
 def _sa_rendered_name(
     table: str,
     schema: str | None,
@@ -1340,7 +1349,9 @@ def _sa_rendered_name(
             if kind != "index":
                 t.append_constraint(obj)  # type: ignore[arg-type]
             preparer = _dialect().identifier_preparer  # type: ignore[attr-defined]
-            return preparer.format_constraint(obj, _alembic_quote=False)
+            rendered = preparer.format_constraint(obj, _alembic_quote=False)
+            # a plain str: SQLAlchemy's subclass of it would make every pickle holding it import SQLAlchemy
+            return str.__str__(rendered) if rendered is not None else None
     except Exception:  # noqa: BLE001 - a convention token SQLAlchemy cannot fill, a name it refuses
         return None
 

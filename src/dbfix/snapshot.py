@@ -15,7 +15,7 @@ import pickle
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbfix import __version__, replay
@@ -31,6 +31,9 @@ class Snapshot:
     versions: TargetVersions
     dirs: list[tuple[str, int]]
     files: list[tuple[str, int, int]]
+    # the index and constraint names SQLAlchemy renders for the project (`schema.sa_rendered_name`):
+    # a project with a naming convention would otherwise import SQLAlchemy on every save
+    rendered: dict[str, str | None] = field(default_factory=dict)
 
     def fits(self, path: Path, data: bytes, root: Path) -> bool:
         """Whether the index, built from the files on disk, already holds `data` for `path`."""
@@ -61,7 +64,12 @@ def load(cache_dir: Path, root: Path, config: Config) -> Snapshot | None:
             snapshot = pickle.loads(handle.read())
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
         return None
-    return snapshot if isinstance(snapshot, Snapshot) and snapshot.unchanged() else None
+    if not isinstance(snapshot, Snapshot) or not snapshot.unchanged():
+        return None
+    from dbfix.schema import remember_rendered
+
+    remember_rendered(snapshot.rendered)
+    return snapshot
 
 
 @contextmanager
@@ -82,8 +90,10 @@ def save(cache_dir: Path, root: Path, config: Config, recorder: replay.Recorder,
         return  # something changed while it was read: no snapshot
     dirs, files = stamps
     path = _file(cache_dir, root, config)
+    from dbfix.schema import rendered_names
+
     try:
-        data = pickle.dumps(Snapshot(index, versions, dirs, files), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(Snapshot(index, versions, dirs, files, rendered_names()), protocol=pickle.HIGHEST_PROTOCOL)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
