@@ -94,3 +94,25 @@ def tree_nodes(tree: ast.AST) -> TreeNodes:
         nodes = TreeNodes(tree)
         tree.dbfix_nodes = nodes  # type: ignore[attr-defined]
     return nodes
+
+
+def outside_functions(tree: ast.AST, kind: type) -> list:
+    """The nodes of one type outside function bodies, in source order (a `def` itself counts as outside).
+
+    The index needs only these: walking into function bodies (most of a test module) for it cost more
+    than parsing. Taken from the full walk when a rule already made it.
+    """
+    full = getattr(tree, "dbfix_nodes", None)
+    if full is not None:
+        return full.of(kind, outside_functions=True)
+    found: dict[type, list[ast.AST]] | None = getattr(tree, "dbfix_outside", None)
+    if found is None:
+        found = {}
+        stack: list[ast.AST] = [tree]
+        while stack:
+            node = stack.pop()
+            found.setdefault(node.__class__, []).append(node)
+            if not isinstance(node, _FUNCTIONS):
+                stack.extend(reversed(children(node)))
+        tree.dbfix_outside = found  # type: ignore[attr-defined]
+    return found.get(kind, [])

@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dbfix.astwalk import tree_nodes
+from dbfix.astwalk import outside_functions
 from dbfix.findings import DatabaseChange
 from dbfix.index import ENUM_TYPES, UNKNOWN, ProjectIndex, _const, _kw
 
@@ -213,7 +213,7 @@ def collect(tree: ast.Module, names: object, q: object, facts: object) -> None:
     """Index contributor: every `Enum(...)` / `postgresql.ENUM(...)` call of the module, wherever it is."""
     found: list[tuple] = []
     # the index resolves names from module scope only: what a function body binds is not known
-    for node in tree_nodes(tree).of(ast.Call, outside_functions=True):
+    for node in outside_functions(tree, ast.Call):
         if q(node.func) not in ENUM_TYPES:  # type: ignore[operator]
             continue
         if _kw(node, "native_enum") is not None and _const(_kw(node, "native_enum")) is not True:

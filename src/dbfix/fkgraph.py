@@ -61,7 +61,9 @@ def collect(tree: ast.Module, names: ModuleNames, q: Resolver, facts: ModuleFact
         ]
         if declared:
             found.declared[qualname] = declared
-    for node in tree_nodes(tree).of(ast.Call):
+    # `metadata.reflect()` is often inside a function: all calls, unless the text mentions neither word
+    calls = tree_nodes(tree).of(ast.Call) if getattr(tree, "dbfix_mentions_reflect", True) else ()
+    for node in calls:
         if (
             (isinstance(node.func, ast.Attribute) and node.func.attr == "reflect") or _kw(node, "autoload_with") is not None
         ):

@@ -821,6 +821,7 @@ def _parse(path: Path, data: bytes, root: Path) -> tuple[ast.Module, ModuleNames
     except (ValueError, MemoryError, RecursionError):
         return None
     module, is_package = module_name_for(path, root)
+    tree.dbfix_mentions_reflect = b"reflect" in data or b"autoload_with" in data  # type: ignore[attr-defined]
     return tree, ModuleNames(tree, module, is_package, shallow=True)
 
 
