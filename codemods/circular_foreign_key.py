@@ -75,6 +75,7 @@ class CircularForeignKey(Codemod):
     name = "circular-foreign-key"
     triggers = r"ForeignKey|foreign_key"
     declarations_only = True
+    schema_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)

@@ -82,6 +82,7 @@ class IdentifierTooLong(Codemod):
     impact = Impact.SCHEMA
     triggers = r"[^\s\"'.,()\[\]{}=:#]{64,}"
     declarations_only = True
+    schema_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         view = view_for(ctx)

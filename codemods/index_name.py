@@ -82,6 +82,7 @@ class IndexName(Codemod):
     impact = Impact.SCHEMA
     triggers = r"Index|index\s*="
     declarations_only = True
+    schema_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         view = view_for(ctx)

@@ -100,6 +100,7 @@ class RelationshipWithoutForeignKey(Codemod):
     fixable = False
     triggers = r"[rR]elationship"
     declarations_only = True
+    schema_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)

@@ -56,6 +56,7 @@ class UnknownForeignKeyTarget(Codemod):
     fixable = False
     triggers = r"ForeignKey|foreign_key"
     declarations_only = True
+    schema_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         g = graph_for(ctx)

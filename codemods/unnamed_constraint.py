@@ -82,6 +82,7 @@ class UnnamedConstraint(Codemod):
     name = "unnamed-constraint"
     triggers = r"Constraint|ForeignKey|foreign_key"
     declarations_only = True
+    schema_only = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         view = view_for(ctx)

@@ -120,6 +120,9 @@ class Codemod:
     # Finds only what the file itself declares (models, tables, columns): a file without any of the
     # index's prefilter words (`dbfix.index.PREFILTER_WORDS`) declares none and is not parsed for it.
     declarations_only: ClassVar[bool] = False
+    # Finds only in models, their mixins and bases, `Table(...)`, or module-level `Index(...)` and
+    # constraints: a file that defines none of them (by text, see `defines_schema`) is not parsed for it.
+    schema_only: ClassVar[bool] = False
 
     def detect(self, ctx: FileContext) -> Iterable[Finding]:
         raise NotImplementedError
@@ -188,6 +191,11 @@ def defined_classes(source: str) -> frozenset[str]:
 
 
 _CLASS = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+
+
+def defines_schema(source: str, index: ProjectIndex) -> bool:
+    """Whether `source` may define a table, a column, an index or a constraint (see `Codemod.schema_only`)."""
+    return any(word in source for word in ("Table(", "Index(", "Constraint(")) or defines_mapped_class(source, index)
 
 
 def defines_mapped_class(source: str, index: ProjectIndex) -> bool:

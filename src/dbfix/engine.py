@@ -18,7 +18,13 @@ from pathlib import Path
 
 from dbfix import __version__
 from dbfix.cache import Cache, CacheEntry, digest, unchanged_content
-from dbfix.codemod import Codemod, FileContext, is_applicable, selected_codemods
+from dbfix.codemod import (
+    Codemod,
+    FileContext,
+    defines_schema,
+    is_applicable,
+    selected_codemods,
+)
 from dbfix.config import Config
 from dbfix.discovery import ALEMBIC_REASON, Skipped, discover, project_files
 from dbfix.findings import REPLACING, FileResult, Finding, Span
@@ -97,10 +103,12 @@ def detect(
 ) -> list[Finding]:
     """Every unsuppressed finding of the given codemods in `source` (`parsed`: `parse_any`'s answer, if known)."""
     declares = may_declare(source)
+    schema = declares and defines_schema(source, index)
     codemods = [
         c for c in codemods
-        if (declares or not c.declarations_only) and (c.triggers is None or _trigger(c.triggers).search(source)) and c.wanted(source, index, config, versions)
-    ]
+        if (declares or not c.declarations_only) and (schema or not c.schema_only)
+        and c.wanted(source, index, config, versions) and (c.triggers is None or _trigger(c.triggers).search(source))
+    ]  # the cheap text tests first: a trigger regex scans the whole file
     if not codemods:
         return []
     names = None
