@@ -96,7 +96,7 @@ class IdentifierTooLong(Codemod):
                 if finding is not None:
                     yield finding
         seen: set[tuple[int, str]] = set()
-        for table in view.tables.values():
+        for table in view._memo("too_long", lambda: _too_long_tables(view)):  # once per run, not per file
             if _too_long(table.name) and table.module == module:
                 node = _table_site(ctx, table)
                 if node is not None:
@@ -273,6 +273,11 @@ def _spelling(ctx: FileContext, module: str, name: str, at: ast.AST) -> tuple[st
     if not ctx.names.is_bound(name, at):
         return name, [(module, name, None)]
     return None
+
+
+def _too_long_tables(view: SchemaView) -> list[TableView]:
+    """The tables with a name, or a column name, over 63 bytes."""
+    return [t for t in view.tables.values() if _too_long(t.name) or any(_too_long(c.name) for c in t.columns.values())]
 
 
 def _too_long(name: str) -> bool:

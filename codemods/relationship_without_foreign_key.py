@@ -3,6 +3,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
+import weakref
 from collections.abc import Iterator
 
 from dbfix.codemod import Codemod, FileContext
@@ -12,6 +13,7 @@ from dbfix.index import (
     RELATIONSHIP_CALLS,
     ColumnInfo,
     ModelInfo,
+    ProjectIndex,
     _const,
     _kw,
     module_classes,
@@ -275,13 +277,27 @@ def _element(ctx: FileContext, annotation: ast.expr) -> ast.expr | None:
     return None if isinstance(node, ast.Subscript) else node
 
 
+_BY_NAME: weakref.WeakKeyDictionary[ProjectIndex, dict[tuple[str, str], list[ModelInfo]]] = weakref.WeakKeyDictionary()
+
+
+def _models_named(index: ProjectIndex) -> dict[tuple[str, str], list[ModelInfo]]:
+    """(class name, declarative base) -> models: the registry a string `relationship("Name")` resolves in."""
+    found = _BY_NAME.get(index)
+    if found is None:
+        found = {}
+        for m in index.models.values():
+            found.setdefault((m.cls.name, m.base), []).append(m)
+        _BY_NAME[index] = found
+    return found
+
+
 def _model(ctx: FileContext, model: ModelInfo, node: ast.expr) -> ModelInfo | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         name = node.value.strip()
         if "." in name:
             return ctx.index.models.get(ctx.index.resolve(name) or "")
         # string names are looked up in the class registry of the model's own declarative base
-        same = [m for m in ctx.index.models.values() if m.cls.name == name and m.base == model.base]
+        same = _models_named(ctx.index).get((name, model.base), [])
         return same[0] if len(same) == 1 else None
     if isinstance(node, (ast.Name, ast.Attribute)):
         qualname = ctx.q(node)

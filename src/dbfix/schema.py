@@ -841,7 +841,14 @@ class SchemaView:
 
     def owners_sharing(self, fact: ConstraintFact) -> list[TableView]:
         """The tables a class-level constraint lands on (a mixin's `__table_args__` lands on several)."""
-        return [t for t in self.tables.values() if any(c is fact for c in t.constraints)]
+        return self._memo("owners", self._owners).get(id(fact), [])
+
+    def _owners(self) -> dict[int, list[TableView]]:
+        found: dict[int, list[TableView]] = {}
+        for table in self.tables.values():
+            for key in dict.fromkeys(id(c) for c in table.constraints):  # each table once per constraint
+                found.setdefault(key, []).append(table)
+        return found
 
     # foreign keys --------------------------------------------------------------------------------
     def foreign_keys(self) -> list[ForeignKeyEdge]:
