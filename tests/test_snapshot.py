@@ -119,3 +119,18 @@ def test_a_saved_file_is_checked_without_importing_sqlalchemy(project: Path) -> 
     ]
     assert runs[0].stdout.strip().endswith("True")  # the first run renders the name with SQLAlchemy
     assert runs[1].stdout.strip().endswith("False"), runs[1].stdout + runs[1].stderr
+
+
+def test_the_project_wide_answers_are_kept_too(project: Path, monkeypatch) -> None:
+    import dbfix.schema
+
+    indexed = MODELS.replace("primary_key=True)", "primary_key=True)\n    code: Mapped[str] = mapped_column(index=True)", 1)
+    (project / "app" / "models.py").write_text(indexed)
+    first = _stdin(project, "models.py", indexed)  # DBF005 builds the project's schema view
+    _no_index_builds(monkeypatch)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the schema view was built again")
+
+    monkeypatch.setattr(dbfix.schema.SchemaView, "__init__", refuse)
+    assert _stdin(project, "models.py", indexed) == first

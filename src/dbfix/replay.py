@@ -231,8 +231,19 @@ class Recorder:
             with open(tmp, "wb") as handle:
                 marshal.dump(record, handle)
             os.replace(tmp, path)
+            _prune(os.path.dirname(path))
         except (OSError, ValueError):
             pass  # a read-only checkout: the next run is simply not replayed
+
+
+def _prune(folder: str, keep: int = 8) -> None:
+    """Keep the records of the few most recent commands (each differs in arguments, folder or terminal)."""
+    records = [e for e in os.scandir(folder) if e.name.startswith("replay-") and e.name.endswith(".marshal")]
+    for entry in sorted(records, key=lambda e: e.stat().st_mtime_ns, reverse=True)[keep:]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def _outer_dirs(start: str, root: str) -> set[str]:

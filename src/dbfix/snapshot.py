@@ -34,6 +34,9 @@ class Snapshot:
     # the index and constraint names SQLAlchemy renders for the project (`schema.sa_rendered_name`):
     # a project with a naming convention would otherwise import SQLAlchemy on every save
     rendered: dict[str, str | None] = field(default_factory=dict)
+    # the project-wide answers the rules computed on this index (schema view, FK graph): the same for
+    # every file of the project, so computed on one save and read back on the next
+    warm: dict[str, object] = field(default_factory=dict)
 
     def fits(self, path: Path, data: bytes, root: Path) -> bool:
         """Whether the index, built from the files on disk, already holds `data` for `path`."""
@@ -66,9 +69,13 @@ def load(cache_dir: Path, root: Path, config: Config) -> Snapshot | None:
         return None
     if not isinstance(snapshot, Snapshot) or not snapshot.unchanged():
         return None
-    from dbfix.schema import remember_rendered
+    from dbfix import fkgraph, schema
 
-    remember_rendered(snapshot.rendered)
+    schema.remember_rendered(snapshot.rendered)
+    if "view" in snapshot.warm:
+        schema._BASE_VIEW[:] = [(snapshot.index, snapshot.warm["view"])]  # type: ignore[list-item]
+    if "graph" in snapshot.warm:
+        fkgraph._BASE[:] = [(snapshot.index, snapshot.warm["graph"])]  # type: ignore[list-item]
     return snapshot
 
 
@@ -90,12 +97,20 @@ def save(cache_dir: Path, root: Path, config: Config, recorder: replay.Recorder,
         return  # something changed while it was read: no snapshot
     dirs, files = stamps
     path = _file(cache_dir, root, config)
-    from dbfix.schema import rendered_names
+    from dbfix import fkgraph, schema
 
+    warm: dict[str, object] = {}
+    if schema._BASE_VIEW and schema._BASE_VIEW[0][0] is index:
+        warm["view"] = schema._BASE_VIEW[0][1]
+    if fkgraph._BASE and fkgraph._BASE[0][0] is index:
+        warm["graph"] = fkgraph._BASE[0][1]
     try:
-        data = pickle.dumps(Snapshot(index, versions, dirs, files, rendered_names()), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(Snapshot(index, versions, dirs, files, schema.rendered_names(), warm), protocol=pickle.HIGHEST_PROTOCOL)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
-    except (OSError, pickle.PicklingError):
-        pass  # a read-only checkout: the next run builds the index again
+        for stale in cache_dir.glob("editor-*.pickle"):
+            if stale != path:
+                stale.unlink(missing_ok=True)  # another dbfix or configuration: one snapshot per project
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # a read-only checkout (or state that does not pickle): the next run builds the index again
