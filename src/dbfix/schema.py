@@ -1289,10 +1289,10 @@ def sa_rendered_name(
     Memoized (the project-wide name list and the rules ask for the same names), and the commonest case,
     `index=True` under SQLAlchemy's default convention, is spelled out without SQLAlchemy (a test holds
     the two equal)."""
-    if kind == "index" and name is None and schema is None and len(columns) == 1 and (not convention or convention == _DEFAULT_CONVENTION):
-        short = f"ix_{table}_{columns[0][1]}"
-        if len(short) <= 63 and short.isascii():
-            return short
+    if name is None:
+        spelled = _spelled(table, schema, columns, kind, convention, referred)
+        if spelled is not None:
+            return spelled
     key = repr((table, schema, columns, kind, convention, name, referred, sqltext))
     if key not in _RENDERED:
         _RENDERED[key] = _sa_rendered_name(table, schema, columns, kind, convention, name=name, referred=referred, sqltext=sqltext)
@@ -1301,6 +1301,36 @@ def sa_rendered_name(
 
 _DEFAULT_CONVENTION = {"ix": "ix_%(column_0_label)s"}
 _RENDERED: dict[str, str | None] = {}
+_TOKEN = re.compile(r"%\((\w+)\)s")
+
+
+def _spelled(
+    table: str, schema: str | None, columns: list[tuple[str, str]], kind: str,
+    convention: dict[str, str] | None, referred: tuple[str, str | None, list[tuple[str, str]]] | None,
+) -> str | None:
+    """The convention's name for an unnamed object, spelled without SQLAlchemy for the common tokens
+    (SQLAlchemy's import alone costs more than a file's check); None: ask SQLAlchemy."""
+    template = (convention or _DEFAULT_CONVENTION).get(CONVENTION_OF_KIND.get(kind, ""))
+    if not isinstance(template, str) or not columns or not table.isascii():
+        return None
+    names = [c for _, c in columns]
+    labels = [f"{table}_{c}" for c in names]
+    tokens: dict[str, str] = {
+        "table_name": table, "column_0_name": names[0], "column_0_N_name": "_".join(names), "column_0N_name": "".join(names),
+    }
+    if schema is None:  # with a schema, a label carries it too
+        tokens |= {"column_0_label": labels[0], "column_0_N_label": "_".join(labels), "column_0N_label": "".join(labels)}
+    if referred is not None and referred[2]:
+        targets = [c for _, c in referred[2]]
+        tokens |= {"referred_table_name": referred[0], "referred_column_0_name": targets[0],
+                   "referred_column_0_N_name": "_".join(targets), "referred_column_0N_name": "".join(targets)}
+    if any(token not in tokens for token in _TOKEN.findall(template)):
+        return None  # a key, a constraint name, a function token: SQLAlchemy knows them
+    try:
+        spelled = template % tokens
+    except (KeyError, ValueError, TypeError):
+        return None
+    return spelled if len(spelled) <= MAX_IDENTIFIER and spelled.isascii() else None  # truncation: SQLAlchemy's
 
 
 def rendered_names() -> dict[str, str | None]:
