@@ -1286,9 +1286,9 @@ def sa_rendered_name(
     name its PostgreSQL dialect renders. `columns` are (key, name) pairs. None when SQLAlchemy gives
     none (no convention for an unnamed constraint) or refuses (a token it cannot fill).
 
-    Memoized (the project-wide name list and the rules ask for the same names), and the commonest case,
-    `index=True` under SQLAlchemy's default convention, is spelled out without SQLAlchemy (a test holds
-    the two equal)."""
+    Names whose convention uses only the common tokens are spelled without SQLAlchemy (`_spelled`; a
+    test holds the two equal); the others are memoized, since the project-wide name list and the rules
+    ask for the same names."""
     if name is None:
         spelled = _spelled(table, schema, columns, kind, convention, referred)
         if spelled is not None:
