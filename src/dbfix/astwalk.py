@@ -1,15 +1,13 @@
-"""`ast.iter_child_nodes` and `ast.walk`, without their cost: they were a third of a cold run.
+"""`ast.iter_child_nodes` without its cost (walks were a third of a cold run), and the walks built on it.
 
-The standard library's versions are generators over every field of every node, `ctx` included (a
-`Load`/`Store` singleton under each name). These read only the fields that can hold nodes, in the same
-order, and skip `ctx`: no rule looks at a context node itself, only at `node.ctx`.
+The standard library's version is a generator over every field of every node, `ctx` included (a
+`Load`/`Store` singleton under each name). `children` reads only the fields that can hold nodes, in the
+same order, and skips `ctx`: no rule looks at a context node itself, only at `node.ctx`.
 """
 
 from __future__ import annotations
 
 import ast
-from collections import deque
-from collections.abc import Iterator
 
 # fields that never hold a node a rule walks to (strings, numbers, flags, and the context singletons)
 _LEAF_FIELDS = frozenset(
@@ -40,51 +38,33 @@ def children(node: ast.AST) -> list[ast.AST]:
     return found
 
 
-def walk(node: ast.AST) -> Iterator[ast.AST]:
-    """Every node below and including `node`, breadth first like `ast.walk` (without `ctx`)."""
-    todo = deque([node])
-    while todo:
-        current = todo.popleft()
-        todo.extend(children(current))
-        yield current
-
-
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 
 class TreeNodes:
-    """One walk of a module, shared by the index's contributors and by every rule's detection.
+    """One walk of a module, shared by every rule's detection: nodes in source order (depth first),
+    and each node's parent."""
 
-    Nodes in source order (depth first), each node's parent, and the nodes outside function bodies
-    (a `def` or `lambda` itself counts as outside; what it contains does not).
-    """
-
-    __slots__ = ("by_type", "outside_by_type", "parents")
+    __slots__ = ("by_type", "parents")
 
     def __init__(self, tree: ast.AST) -> None:
         by_type: dict[type, list[ast.AST]] = {}
-        outside_by_type: dict[type, list[ast.AST]] = {}
         parents: dict[int, ast.AST] = {}
-        stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+        stack: list[ast.AST] = [tree]
         while stack:
-            node, inside = stack.pop()
-            kind = node.__class__
-            by_type.setdefault(kind, []).append(node)
-            if not inside:
-                outside_by_type.setdefault(kind, []).append(node)
-            inner = inside or isinstance(node, _FUNCTIONS)
+            node = stack.pop()
+            by_type.setdefault(node.__class__, []).append(node)
             kids = children(node)
             for child in kids:
                 parents[id(child)] = node
-            stack.extend((child, inner) for child in reversed(kids))
-        self.by_type, self.outside_by_type, self.parents = by_type, outside_by_type, parents
+            stack.extend(reversed(kids))
+        self.by_type, self.parents = by_type, parents
 
-    def of(self, *types: type, outside_functions: bool = False) -> list:
+    def of(self, *types: type) -> list:
         """Every node of the given types (one type: in source order)."""
-        found = self.outside_by_type if outside_functions else self.by_type
         if len(types) == 1:
-            return found.get(types[0], [])
-        return [n for t in types for n in found.get(t, [])]
+            return self.by_type.get(types[0], [])
+        return [n for t in types for n in self.by_type.get(t, [])]
 
 
 def tree_nodes(tree: ast.AST) -> TreeNodes:
@@ -100,11 +80,8 @@ def outside_functions(tree: ast.AST, kind: type) -> list:
     """The nodes of one type outside function bodies, in source order (a `def` itself counts as outside).
 
     The index needs only these: walking into function bodies (most of a test module) for it cost more
-    than parsing. Taken from the full walk when a rule already made it.
+    than parsing.
     """
-    full = getattr(tree, "dbfix_nodes", None)
-    if full is not None:
-        return full.of(kind, outside_functions=True)
     found: dict[type, list[ast.AST]] | None = getattr(tree, "dbfix_outside", None)
     if found is None:
         found = {}

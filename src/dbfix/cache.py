@@ -68,16 +68,12 @@ class Cache:
         """(content digest, prefilter verdict) of a file whose size and mtime are as recorded, else None."""
         return unchanged_content(self.stamps, path)
 
-    def remember(self, path: Path, data: bytes, matters: bool) -> None:
+    def remember(self, path: str, stamp: tuple[int, int], content: str, matters: bool) -> None:
+        """A file's (size, mtime) as it was read, its content digest and its prefilter verdict."""
         if self.path is None:
             return
-        try:
-            stat = path.stat()
-        except OSError:
-            return
-        if stat.st_size == len(data):
-            self.stamps[str(path)] = ((stat.st_size, stat.st_mtime_ns), digest(data), matters)
-            self.dirty = True
+        self.stamps[path] = (stamp, content, matters)
+        self.dirty = True
 
     @classmethod
     def load(cls, directory: Path | None) -> Cache:

@@ -134,7 +134,7 @@ class _Walker:
                     continue
                 versions = entry.name == "versions" and not _ALEMBIC_MARKERS.isdisjoint(names)
                 self._walk(entry.path, ignores, alembic or versions)
-            elif replay.is_input(entry.name) and entry.is_file() and not entry.name.endswith(".py"):
+            elif replay.is_input(entry.name) and entry.is_file():
                 replay.note_file(entry.path)  # pyproject, lock and requirements files, .gitignore, alembic.ini
             elif entry.name.endswith(".py") and entry.is_file():
                 replay.note_file(entry.path)

@@ -35,6 +35,7 @@ from dbfix.index import (
     may_declare,
     module_name_for,
     parsed_tree,
+    read_file,
 )
 from dbfix.names import ModuleNames
 from dbfix.versions import TargetVersions, detect_versions
@@ -603,16 +604,9 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     with snapshot.recording(cache_dir) as recorder:
         index = load_index(root, config, override=(path, data), cache=cache)
     outcome = _check_source(path, data, config, root, index, versions, cache, cache_dir, apply)
-    if _on_disk(path) == data:  # the index is the project's as it is on disk: worth keeping
+    if read_file(path) == data:  # the index is the project's as it is on disk: worth keeping
         snapshot.save(cache_dir, root, config, recorder, index, versions)  # after the check: its names too
     return outcome
-
-
-def _on_disk(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
 
 
 def _check_source(

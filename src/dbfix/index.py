@@ -689,9 +689,8 @@ def build_index(
         if content is None:
             content_of.pop(key, None)
             continue  # unreadable: the per-file pass reports it
-        if stamp is not None and cache.path is not None:
-            cache.stamps[key] = (stamp, content, matters)
-            cache.dirty = True
+        if stamp is not None:
+            cache.remember(key, stamp, content, matters)
         if matters or os.path.basename(key) == "__init__.py":
             content_of[key] = content
             found[key] = first
@@ -776,7 +775,7 @@ def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFact
 
 
 def _parse_bytes(key: str, data: bytes | None, root: Path) -> tuple[ast.Module, ModuleNames] | None:
-    data = data if data is not None else _read(Path(key))
+    data = data if data is not None else read_file(Path(key))
     return _parse(Path(key), data, root) if data is not None else None
 
 
@@ -803,7 +802,7 @@ def _parse_newer(data: bytes) -> ast.Module | None:
     return older[0]
 
 
-def _read(path: Path) -> bytes | None:
+def read_file(path: Path) -> bytes | None:
     try:
         with open(path, "rb") as handle:
             return handle.read()

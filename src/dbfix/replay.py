@@ -132,7 +132,7 @@ def _replayed(key: tuple) -> tuple[bytes, bytes, int] | None:
     try:
         with open(_record_path(key), "rb") as handle:
             record = marshal.loads(handle.read())  # one read: load() reads the file piece by piece
-        if record["key"] != list(_jsonable(key)):
+        if record["key"] != _jsonable(key):
             return None
         stat = os.stat
         for path, mtime in record["dirs"]:
@@ -287,7 +287,8 @@ def note_file(path: str) -> None:
 
 
 def is_input(name: str) -> bool:
-    return name.endswith(".py") or name.endswith(_INPUT_SUFFIXES)
+    """Besides .py sources: a file whose content can change a run's answer."""
+    return name.endswith(_INPUT_SUFFIXES)
 
 
 def disable() -> None:

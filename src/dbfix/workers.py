@@ -57,12 +57,8 @@ class Shards:
         self._conns: list[Any] = []
         self._procs: list[Any] = []
 
-    @staticmethod
-    def owner_of(key: str, count: int) -> int:
-        return zlib.crc32(key.encode("utf-8", "surrogateescape")) % count
-
     def owner(self, key: str) -> int:
-        return self.owner_of(key, self.count)
+        return zlib.crc32(key.encode("utf-8", "surrogateescape")) % self.count
 
     def _start(self) -> None:
         if self._preload is not None:
