@@ -13,10 +13,11 @@ import re
 
 # The same translations as line rewrites: exact for the usual one-line forms, and a hundred times cheaper
 # than a libcst round trip, which stays the fallback.
+_PARAMS = r"\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]"  # `[T: Bound[Any]]`: brackets nested two deep
 _LINE_RULES = (
-    (re.compile(r"^(\s*)type\s+(\w+)\s*(?:\[[^\]=]*\])?\s*="), r"\1\2 ="),
-    (re.compile(r"^(\s*(?:async\s+)?def\s+\w+)\s*\[[^\]]*\]\s*\("), r"\1("),
-    (re.compile(r"^(\s*class\s+\w+)\s*\[[^\]]*\]"), r"\1"),
+    (re.compile(rf"^(\s*)type\s+(\w+)\s*(?:{_PARAMS})?\s*="), r"\1\2 ="),
+    (re.compile(rf"^(\s*(?:async\s+)?def\s+\w+)\s*{_PARAMS}\s*\("), r"\1("),
+    (re.compile(rf"^(\s*class\s+\w+)\s*{_PARAMS}"), r"\1"),
     (re.compile(r"^(\s*except\*?)\s+([^:()\[\]]+,[^:()\[\]]+?)\s*:"), r"\1 (\2):"),
 )
 
