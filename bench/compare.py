@@ -109,7 +109,6 @@ def main() -> None:
     lines = sum(p.read_bytes().count(b"\n") for p in tree.rglob("*.py"))
     print(f"tree: {tree} ({files} files, {lines} lines), {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     # an installed package has its bytecode compiled (pip does it); an editable checkout may not
-    import compileall
 
     for _ in range(2):  # warm the cache (the first run also makes the cache folder, so the second records)
         subprocess.run([*dbfix, "check", "-q", "."], cwd=tree, stdout=subprocess.DEVNULL)

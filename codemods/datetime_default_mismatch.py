@@ -57,12 +57,16 @@ class DatetimeDefaultMismatch(Codemod):
 
     code = "DBF004"
     name = "datetime-default-mismatch"
-    triggers = r"datetime"
+    # every value it judges calls or names a method of the datetime class (`awareness`)
+    triggers = r"\.[\s\\]*(?:now|today|fromtimestamp|utcnow|utcfromtimestamp)\b"
+    parse_whole = True
 
     @classmethod
     def wanted(cls, source: str, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:
         # Defaults are in the files that define models, mixins or tables. A value written elsewhere
         # (`user.seen_at = ...`, `User(seen_at=...)`) names a datetime column and is proven from a model's name.
+        if "datetime" not in source:
+            return False
         if "Table(" in source or defines_mapped_class(source, index):
             return True
         models, attrs = datetime_columns(index)

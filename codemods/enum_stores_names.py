@@ -118,6 +118,7 @@ class EnumStoresNames(Codemod):
     # an Enum type, a `Mapped[X]` annotation or a SQLModel table: enum columns are only found there
     triggers = r"Enum|ENUM|Mapped|table\s*=\s*True"
     declarations_only = True
+    parse_whole = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for call in ctx.nodes(ast.Call):

@@ -55,6 +55,7 @@ class PreferTimestamptz(Codemod):
     default_enabled = False
     triggers = r"DateTime|TIMESTAMP|DATETIME"
     declarations_only = True
+    parse_whole = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for call in ctx.nodes(ast.Call):

@@ -123,6 +123,12 @@ class Codemod:
     # Finds only in models, their mixins and bases, `Table(...)`, or module-level `Index(...)` and
     # constraints: a file that defines none of them (by text, see `defines_schema`) is not parsed for it.
     schema_only: ClassVar[bool] = False
+    # Whether `triggers` (with `declarations_only`) nearly decide alone that a file is detected: the
+    # index then parses a file they match whole and keeps the tree for detection. It parses every other
+    # file without function bodies (`dbfix.skeleton`), several times faster; detection parses such a
+    # file again if a rule wants it (for DBF001, on in few projects; for the schema rules, whose
+    # `schema_only` test needs the index).
+    parse_whole: ClassVar[bool] = False
 
     def detect(self, ctx: FileContext) -> Iterable[Finding]:
         raise NotImplementedError

@@ -499,7 +499,13 @@ def load_index(
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
     if override is not None:
         entries[override[0]] = override[1]
-    return build_index(entries.items(), root, cache, pool)
+    return build_index(entries.items(), root, cache, pool, whole=_parse_whole(selected_codemods(config)))
+
+
+def _parse_whole(codemods: Sequence[type[Codemod]]) -> bytes | None:
+    """The text that makes the index parse a file whole: a trigger of a rule that reads function bodies."""
+    triggers = [f"(?:{c.triggers or ''})" for c in codemods if c.parse_whole]
+    return "|".join(triggers).encode() if triggers else None
 
 
 def run(

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
+import io
 import os
 import pickle
 import re
+import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -643,7 +646,7 @@ def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int], Modu
     """The tree this process's index pass made of exactly `data`, if it kept one (taken, not copied),
     with the lines a translation of newer syntax changed (see `dbfix.downgrade`) and its names."""
     kept = _TREES.pop(key, None)
-    if kept is None or kept[0] != digest(data):
+    if kept is None or kept[0] != digest(data) or hasattr(kept[1], "dbfix_skeleton_size"):
         return None
     return kept[1], getattr(kept[1], "dbfix_translated", frozenset()), kept[2]
 
@@ -658,11 +661,14 @@ def build_index(
     root: Path,
     cache: Cache | None = None,
     pool: Shards | None = None,
+    whole: bytes | None = None,
 ) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
     A file given without bytes is read only if its size and mtime differ from the cache's record.
     With `pool`, reading and parsing are spread over its workers, each file always in the same one.
+    The index reads no function body, so a file is parsed without them (`dbfix.skeleton`) unless it
+    matches the regex `whole`: detection will need its whole tree, which the parsing process keeps.
     """
     cache = cache or Cache(None)
     given: dict[str, bytes] = {}
@@ -685,7 +691,7 @@ def build_index(
                 todo.append((key, (key, None)))
     run = pool.map if pool is not None and len(todo) >= PARALLEL_FILES else run_here
     found: dict[str, ModuleFacts | None] = {}
-    for (key, _), (content, matters, stamp, first) in zip(todo, run(_first_pass, todo, state=root)):
+    for (key, _), (content, matters, stamp, first) in zip(todo, run(_first_pass, todo, state=(root, whole))):
         if content is None:
             content_of.pop(key, None)
             continue  # unreadable: the per-file pass reports it
@@ -737,7 +743,7 @@ def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple
     facts or None when unparsable). The tree stays in this process for the second pass and detection.
     """
     key, data = task
-    root: Path = shared()
+    root, whole = shared()
     stamp = None
     if data is None:
         try:
@@ -750,10 +756,10 @@ def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple
     content, matters = digest(data), may_matter(data)
     if not (matters or os.path.basename(key) == "__init__.py"):
         return content, matters, stamp, None
-    parsed = _parse(Path(key), data, root)
+    parsed = _parse(Path(key), data, root, whole is not None and _regex(whole).search(data) is not None)
     if parsed is None:
         return content, matters, stamp, None
-    _keep(key, content, parsed, len(data))
+    _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
     return content, matters, stamp, _first_facts(key, parsed)
 
 
@@ -776,7 +782,7 @@ def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFact
 
 def _parse_bytes(key: str, data: bytes | None, root: Path) -> tuple[ast.Module, ModuleNames] | None:
     data = data if data is not None else read_file(Path(key))
-    return _parse(Path(key), data, root) if data is not None else None
+    return _parse(Path(key), data, root, whole=False) if data is not None else None
 
 
 def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
@@ -787,6 +793,27 @@ def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.M
     for collect in _contributors():
         collect(tree, names, q, facts)
     return facts
+
+
+def _parse_skeleton(data: bytes) -> ast.Module | None:
+    """The tree of the module without its function bodies, or None (then the caller parses it whole)."""
+    from dbfix.skeleton import cuts_hold, skeleton
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        cut = skeleton(data.decode(encoding))
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return None
+    if cut is None:
+        return None
+    try:
+        tree = ast.parse(cut[0])
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not cuts_hold(tree, cut[1]):
+        return None
+    tree.dbfix_skeleton_size = len(cut[0])  # type: ignore[attr-defined]  # what it keeps; never given to detection
+    return tree
 
 
 def _parse_newer(data: bytes) -> ast.Module | None:
@@ -810,17 +837,29 @@ def read_file(path: Path) -> bytes | None:
         return None
 
 
-def _parse(path: Path, data: bytes, root: Path) -> tuple[ast.Module, ModuleNames] | None:
-    try:
-        tree = ast.parse(data, filename=str(path))
-    except SyntaxError:
-        tree = _parse_newer(data)  # models in Python 3.12+ syntax still count for the other files
-        if tree is None:
+_REFLECTS = re.compile(rb"\.[\s\\]*reflect\b|autoload_with")  # `metadata.reflect(...)`, `Table(..., autoload_with=...)`
+
+
+@functools.cache
+def _regex(pattern: bytes) -> re.Pattern[bytes]:
+    return re.compile(pattern)
+
+
+def _parse(path: Path, data: bytes, root: Path, whole: bool) -> tuple[ast.Module, ModuleNames] | None:
+    """The module's tree and names; without function bodies unless `whole` (or the text mentions reflection)."""
+    reflects = _REFLECTS.search(data) is not None  # then every call counts, in functions too
+    tree = None if whole or reflects else _parse_skeleton(data)
+    if tree is None:
+        try:
+            tree = ast.parse(data, filename=str(path))
+        except SyntaxError:
+            tree = _parse_newer(data)  # models in Python 3.12+ syntax still count for the other files
+            if tree is None:
+                return None
+        except (ValueError, MemoryError, RecursionError):
             return None
-    except (ValueError, MemoryError, RecursionError):
-        return None
     module, is_package = module_name_for(path, root)
-    tree.dbfix_mentions_reflect = b"reflect" in data or b"autoload_with" in data  # type: ignore[attr-defined]
+    tree.dbfix_mentions_reflect = reflects  # type: ignore[attr-defined]
     return tree, ModuleNames(tree, module, is_package, shallow=True)
 
 

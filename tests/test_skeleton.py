@@ -1,0 +1,138 @@
+"""Function bodies left out for the index: the skeleton's tree has the whole module's shape, or is refused."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from dbfix.index import _parse_skeleton, build_index
+from dbfix.skeleton import cuts_hold, skeleton
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+MODULE = '''\
+"""Docs with an example:
+
+    def example():
+        return 1
+"""
+import sqlalchemy as sa
+
+
+@decorator(arg=1)
+def plain(a, b=(1, 2)) -> int:
+    x = compute(a)
+    return x
+
+
+async def spread(
+    first: int,
+    second: dict[str, int] = {},
+) -> None:  # a comment
+    await go()
+# a comment at column 0 inside the body
+    return None
+
+
+def one_liner(): return 1
+
+
+class Model(Base):
+    __tablename__ = "models"
+    id = sa.Column(sa.Integer, primary_key=True)
+
+    def method(self):
+        def inner():
+            return 2
+        return inner()
+
+    @property
+    def odd(self):
+        return ")"
+
+    name = sa.Column(sa.String)
+
+
+def with_text():
+    sql = """
+SELECT 1
+"""
+    return sql
+
+
+def last():
+    return 3'''
+
+
+def _outside(tree: ast.Module) -> list[str]:
+    """Every statement outside function bodies, with its position; a `def` without its body."""
+    found: list[str] = []
+    stack: list[ast.AST] = list(reversed(tree.body))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(f"def {node.name} {node.lineno}:{node.col_offset} {ast.dump(node.args)} "
+                         f"{[ast.dump(d) for d in node.decorator_list]} {ast.dump(node.returns) if node.returns else ''}")
+        elif isinstance(node, ast.ClassDef):
+            found.append(f"class {node.name} {node.lineno} {[ast.dump(b) for b in node.bases]}")
+            stack.extend(reversed(node.body))
+        else:
+            found.append(ast.dump(node, include_attributes=True))
+    return found
+
+
+def test_bodies_are_cut_and_everything_else_keeps_its_place():
+    text, cuts = skeleton(MODULE)  # type: ignore[misc]
+    full, cut = ast.parse(MODULE), ast.parse(text)
+    assert cuts_hold(cut, cuts)
+    assert _outside(cut) == _outside(full)
+    assert text.count("\n") == MODULE.count("\n")
+    bodies = {n.name: n.body for n in ast.walk(cut) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for name in ("plain", "spread", "method", "last"):
+        assert ast.dump(bodies[name][0]) == ast.dump(ast.Expr(ast.Constant(Ellipsis))), name
+    assert "inner" not in bodies  # inside a body that was cut
+    assert isinstance(bodies["one_liner"][0], ast.Return)  # nothing below it to cut
+    assert isinstance(bodies["odd"][0], ast.Return)  # a bracket in a string: the body is kept
+    assert isinstance(bodies["with_text"][0], ast.Assign)  # a string's line at column 0: kept, the text cut would not balance
+    assert "example" not in bodies  # the `def` in the docstring is text
+
+
+def test_windows_line_ends():
+    source = MODULE.replace("\n", "\r\n")
+    text, cuts = skeleton(source)  # type: ignore[misc]
+    assert cuts_hold(ast.parse(text), cuts)
+    assert _outside(ast.parse(text)) == _outside(ast.parse(source))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # a `def` inside a string the quote count misreads: the cut parses, but no function holds it
+        "y = '\"\"\"'\nx = \"\"\"\ndef f():\n    return 1\n\"\"\"\n",
+        # a body whose end a continuation line hides
+        "def f():\n    return 1 + \\\n2\nclass C:\n    pass\n",
+    ],
+)
+def test_a_cut_that_does_not_hold_is_refused(source: str):
+    found = skeleton(source)
+    if found is not None:
+        text, cuts = found
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            tree = None
+        assert tree is None or not cuts_hold(tree, cuts)
+    assert _parse_skeleton(source.encode()) is None
+
+
+def test_the_index_reads_the_same_facts_from_skeletons(tmp_path: Path):
+    """Every fixture module, indexed from skeletons and from whole trees, gives equal facts."""
+    files = [(p, None) for p in sorted(FIXTURES.rglob("*.py"))]
+    cut = build_index(files, FIXTURES)  # no `whole`: every module that has a function body to cut
+    whole = build_index(files, FIXTURES, whole=b"")  # an empty pattern matches every file
+    assert cut.modules.keys() == whole.modules.keys()
+    for name, facts in whole.modules.items():
+        assert cut.modules[name] == facts, name
+    assert sum(1 for p, _ in files if _parse_skeleton(p.read_bytes()) is not None) > 20  # the test cut some
