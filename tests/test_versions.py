@@ -106,6 +106,50 @@ def test_uv_lock_with_forked_versions_takes_lowest(tmp_path):
     assert detect_versions(tmp_path).sqlalchemy == (1, 4, 54)
 
 
+LOCK_TABLES = """
+version = 1
+
+[[package]]
+name = "sqlalchemy"
+version = "2.0.36"  # a comment
+dependencies = [
+    { name = "greenlet", marker = "python_version < '3.13'" },
+]
+
+[package.optional-dependencies]
+asyncio = [
+    { name = "greenlet" },
+]
+
+[[package]]
+name = 'pydantic'
+version = '2.9.2'
+
+[[package]]
+name = "myapp"
+source = { editable = "." }
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        LOCK_TABLES,
+        # quoted keys: the scan gives the file to tomllib
+        LOCK_TABLES + '\n[[package]]\n"name" = "sqlmodel"\n"version" = "0.0.22"\n',
+        # inline tables: the same
+        'package = [{ name = "sqlalchemy", version = "2.0.36" }]\n',
+    ],
+)
+def test_lock_scan_reads_what_tomllib_reads(tmp_path, text):
+    from dbfix.versions import _lock_packages, tomllib
+
+    path = tmp_path / "uv.lock"
+    path.write_text(text)
+    expected = [(p.get("name"), p.get("version")) for p in tomllib.loads(text)["package"]]
+    assert _lock_packages(path) == expected
+
+
 def test_poetry_lock(tmp_path):
     write(
         tmp_path,
