@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,19 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "app" / "models.py").write_text(MODELS)
     (tmp_path / "app" / "service.py").write_text(SERVICE)
     (tmp_path / ".dbfix_cache").mkdir()  # as a first run leaves it (made during a run, it moves the root's mtime)
+    _settle(tmp_path)
     return tmp_path
+
+
+def _settle(project: Path) -> None:
+    """Date the project's files and folders a minute back, as files the user wrote before the run.
+
+    A snapshot is not saved when anything it read has the mtime of the run's own clock tick: the file
+    may have changed while it was read. Files written just before the first run could fall in that tick.
+    """
+    moment = time.time() - 60
+    for path in [project, *project.rglob("*")]:
+        os.utime(path, (moment, moment))
 
 
 def _stdin(project: Path, name: str, source: str) -> str:
@@ -109,6 +122,7 @@ def test_a_saved_file_is_checked_without_importing_sqlalchemy(project: Path) -> 
     import sys
 
     (project / "app" / "models.py").write_text(CONVENTION_MODELS)
+    _settle(project)
     code = (
         "import sys\nfrom dbfix.cli import main\n"
         "try:\n    main(['check', '--stdin-filename', 'app/models.py'])\nexcept SystemExit:\n    pass\n"
@@ -127,6 +141,7 @@ def test_the_project_wide_answers_are_kept_too(project: Path, monkeypatch) -> No
 
     indexed = MODELS.replace("primary_key=True)", "primary_key=True)\n    code: Mapped[str] = mapped_column(index=True)", 1)
     (project / "app" / "models.py").write_text(indexed)
+    _settle(project)
     first = _stdin(project, "models.py", indexed)  # DBF005 builds the project's schema view
     _no_index_builds(monkeypatch)
 
