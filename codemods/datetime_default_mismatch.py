@@ -59,7 +59,7 @@ class DatetimeDefaultMismatch(Codemod):
     name = "datetime-default-mismatch"
     # every value it judges calls or names a method of the datetime class (`awareness`)
     triggers = r"\.[\s\\]*(?:now|today|fromtimestamp|utcnow|utcfromtimestamp)\b"
-    parse_whole = True
+    local_triggers = True
 
     @classmethod
     def wanted(cls, source: str, index: ProjectIndex, config: Config, versions: TargetVersions) -> bool:

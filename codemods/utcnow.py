@@ -48,7 +48,7 @@ class Utcnow(Codemod):
     code = "DBF003"
     name = "utcnow"
     triggers = r"utcnow|utcfromtimestamp"
-    parse_whole = True
+    local_triggers = True
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for node in ctx.nodes(ast.Attribute):

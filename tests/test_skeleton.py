@@ -131,8 +131,70 @@ def test_the_index_reads_the_same_facts_from_skeletons(tmp_path: Path):
     """Every fixture module, indexed from skeletons and from whole trees, gives equal facts."""
     files = [(p, None) for p in sorted(FIXTURES.rglob("*.py"))]
     cut = build_index(files, FIXTURES)  # no `whole`: every module that has a function body to cut
-    whole = build_index(files, FIXTURES, whole=b"")  # an empty pattern matches every file
+    whole = build_index(files, FIXTURES, whole="")  # an empty pattern matches every file
     assert cut.modules.keys() == whole.modules.keys()
     for name, facts in whole.modules.items():
         assert cut.modules[name] == facts, name
     assert sum(1 for p, _ in files if _parse_skeleton(p.read_bytes()) is not None) > 20  # the test cut some
+
+
+def test_bodies_where_a_trigger_matches_are_kept():
+    import re
+
+    text, cuts = skeleton(MODULE, keep=re.compile(r"compute|inner"))  # type: ignore[misc]
+    tree = ast.parse(text)
+    assert cuts_hold(tree, cuts)
+    bodies = {n.name: n.body for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert isinstance(bodies["plain"][0], ast.Assign)  # `compute(a)`: kept
+    assert isinstance(bodies["method"][-1], ast.Return)  # `inner()`: kept, and `inner` in it ...
+    assert isinstance(bodies["inner"][0], ast.Expr)  # ... is cut: no trigger in its own body
+    assert isinstance(bodies["last"][0], ast.Expr)
+
+
+def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path):
+    """DBF003 finds `utcnow` in the one function that has it, from the index's partly cut tree, and the
+    same as from a whole parse; with a rule that may look anywhere, the file is parsed whole."""
+    from dbfix.codemod import all_codemods
+    from dbfix.config import Config
+    from dbfix.engine import detect, parse_any
+    from dbfix.index import forget_trees, parsed_tree
+    from dbfix.versions import TargetVersions
+
+    source = (
+        "import datetime\nfrom sqlalchemy import Enum\n\n"
+        "def unrelated():\n    return [1, 2, 3]\n\n"
+        "def stamp():\n    return datetime.datetime.utcnow()\n"
+    )
+    path = tmp_path / "mod.py"
+    path.write_bytes(source.encode())
+    codemods = [c for c in all_codemods() if c.code == "DBF003"]
+    index = build_index([(path, None)], tmp_path, keep=codemods[0].triggers)
+    parsed = parsed_tree(str(path), source.encode())
+    assert parsed is not None and parsed[3]  # some bodies were cut ...
+    bodies = {n.name: n.body for n in ast.walk(parsed[0]) if isinstance(n, ast.FunctionDef)}
+    assert isinstance(bodies["unrelated"][0], ast.Expr) and isinstance(bodies["stamp"][0], ast.Return)
+    versions = TargetVersions(python=(3, 12), sqlalchemy=(2, 0), sqlmodel=None, pydantic=None)
+    module = ("mod", False)
+    from_cut = detect(source, str(path), module, index, Config(), versions, codemods, parsed)
+    whole = detect(source, str(path), module, index, Config(), versions, codemods, None)
+    assert [f.span for f in from_cut] == [f.span for f in whole] and len(whole) == 1
+    forget_trees()
+    build_index([(path, None)], tmp_path, keep=codemods[0].triggers)
+    parsed = parsed_tree(str(path), source.encode())
+    everything = list(all_codemods())
+    used: list[ast.Module] = []
+    real_parse_any = parse_any
+
+    import dbfix.engine as engine
+
+    def spy(text: str, where: str):
+        used.append(text)
+        return real_parse_any(text, where)
+
+    engine.parse_any = spy
+    try:
+        detect(source, str(path), module, index, Config(), versions, everything, parsed)
+    finally:
+        engine.parse_any = real_parse_any
+    assert used == [source]  # DBF002 (`Enum`) may look into any function: the file was parsed whole
+    forget_trees()

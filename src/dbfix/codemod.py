@@ -129,6 +129,11 @@ class Codemod:
     # file again if a rule wants it (for DBF001, on in few projects; for the schema rules, whose
     # `schema_only` test needs the index).
     parse_whole: ClassVar[bool] = False
+    # Whether a finding inside a function lies in a body where `triggers` match (the trigger is part of
+    # the code judged, `.utcnow`, `.now(...)`), and what decides it is in the enclosing functions or
+    # outside functions. Then the index keeps only the function bodies where they match, and detection
+    # uses that tree when every rule it runs on the file is such a rule.
+    local_triggers: ClassVar[bool] = False
 
     def detect(self, ctx: FileContext) -> Iterable[Finding]:
         raise NotImplementedError

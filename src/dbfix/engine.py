@@ -100,7 +100,7 @@ def detect(
     config: Config,
     versions: TargetVersions,
     codemods: Sequence[type[Codemod]],
-    parsed: tuple[ast.Module, frozenset[int], ModuleNames] | None = None,
+    parsed: tuple[ast.Module, frozenset[int], ModuleNames, bool] | None = None,
 ) -> list[Finding]:
     """Every unsuppressed finding of the given codemods in `source` (`parsed`: `parse_any`'s answer, if known)."""
     declares = may_declare(source)
@@ -113,8 +113,10 @@ def detect(
     if not codemods:
         return []
     names = None
+    if parsed is not None and parsed[3] and not all(c.local_triggers for c in codemods):
+        parsed = None  # some function bodies were left out, and a rule may look into them
     if parsed is not None:
-        tree, translated, names = parsed
+        tree, translated, names, _ = parsed
     else:
         tree, translated = parse_any(source, path)
     ctx = FileContext(path, source, tree, None, index, config, versions)  # type: ignore[arg-type]
@@ -201,7 +203,7 @@ def fix_source(
     codemods: Sequence[type[Codemod]],
     *,
     apply: bool = True,
-    parsed: tuple[ast.Module, frozenset[int], ModuleNames] | None = None,
+    parsed: tuple[ast.Module, frozenset[int], ModuleNames, bool] | None = None,
 ) -> FileResult:
     """Detect, then (if `apply`) fix until nothing changes; the result never holds code that fails to parse."""
     result = FileResult(path=path, old_source=source)
@@ -499,13 +501,14 @@ def load_index(
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
     if override is not None:
         entries[override[0]] = override[1]
-    return build_index(entries.items(), root, cache, pool, whole=_parse_whole(selected_codemods(config)))
+    codemods = selected_codemods(config)
+    whole = _any_trigger([c for c in codemods if c.parse_whole])
+    return build_index(entries.items(), root, cache, pool, whole=whole, keep=_any_trigger([c for c in codemods if c.local_triggers]))
 
 
-def _parse_whole(codemods: Sequence[type[Codemod]]) -> bytes | None:
-    """The text that makes the index parse a file whole: a trigger of a rule that reads function bodies."""
-    triggers = [f"(?:{c.triggers or ''})" for c in codemods if c.parse_whole]
-    return "|".join(triggers).encode() if triggers else None
+def _any_trigger(codemods: Sequence[type[Codemod]]) -> str | None:
+    """A regex matching where any of the codemods' triggers does (None for no codemod)."""
+    return "|".join(f"(?:{c.triggers or ''})" for c in codemods) if codemods else None
 
 
 def run(

@@ -642,13 +642,14 @@ def _keep(key: str, content: str, parsed: tuple[ast.Module, ModuleNames], size: 
         _TREES_BYTES[0] += size
 
 
-def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int], ModuleNames] | None:
+def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int], ModuleNames, bool] | None:
     """The tree this process's index pass made of exactly `data`, if it kept one (taken, not copied),
-    with the lines a translation of newer syntax changed (see `dbfix.downgrade`) and its names."""
+    with the lines a translation of newer syntax changed (see `dbfix.downgrade`), its names, and
+    whether function bodies were left out of it (see `build_index`)."""
     kept = _TREES.pop(key, None)
-    if kept is None or kept[0] != digest(data) or hasattr(kept[1], "dbfix_skeleton_size"):
+    if kept is None or kept[0] != digest(data):
         return None
-    return kept[1], getattr(kept[1], "dbfix_translated", frozenset()), kept[2]
+    return kept[1], getattr(kept[1], "dbfix_translated", frozenset()), kept[2], hasattr(kept[1], "dbfix_skeleton_size")
 
 
 def forget_trees() -> None:
@@ -661,14 +662,16 @@ def build_index(
     root: Path,
     cache: Cache | None = None,
     pool: Shards | None = None,
-    whole: bytes | None = None,
+    whole: str | None = None,
+    keep: str | None = None,
 ) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
     A file given without bytes is read only if its size and mtime differ from the cache's record.
     With `pool`, reading and parsing are spread over its workers, each file always in the same one.
-    The index reads no function body, so a file is parsed without them (`dbfix.skeleton`) unless it
-    matches the regex `whole`: detection will need its whole tree, which the parsing process keeps.
+    The index reads no function body, so a file is parsed without them (`dbfix.skeleton`), except a
+    file that matches the regex `whole` (parsed whole) and the bodies in which `keep` matches: the
+    parsing process keeps the tree for detection (see `Codemod.parse_whole` and `local_triggers`).
     """
     cache = cache or Cache(None)
     given: dict[str, bytes] = {}
@@ -691,7 +694,7 @@ def build_index(
                 todo.append((key, (key, None)))
     run = pool.map if pool is not None and len(todo) >= PARALLEL_FILES else run_here
     found: dict[str, ModuleFacts | None] = {}
-    for (key, _), (content, matters, stamp, first) in zip(todo, run(_first_pass, todo, state=(root, whole))):
+    for (key, _), (content, matters, stamp, first) in zip(todo, run(_first_pass, todo, state=(root, whole, keep))):
         if content is None:
             content_of.pop(key, None)
             continue  # unreadable: the per-file pass reports it
@@ -743,7 +746,7 @@ def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple
     facts or None when unparsable). The tree stays in this process for the second pass and detection.
     """
     key, data = task
-    root, whole = shared()
+    root, whole, keep = shared()
     stamp = None
     if data is None:
         try:
@@ -756,7 +759,7 @@ def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple
     content, matters = digest(data), may_matter(data)
     if not (matters or os.path.basename(key) == "__init__.py"):
         return content, matters, stamp, None
-    parsed = _parse(Path(key), data, root, whole is not None and _regex(whole).search(data) is not None)
+    parsed = _parse(Path(key), data, root, _matches(whole, data), keep if _matches(keep, data) else None)
     if parsed is None:
         return content, matters, stamp, None
     _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
@@ -782,7 +785,7 @@ def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFact
 
 def _parse_bytes(key: str, data: bytes | None, root: Path) -> tuple[ast.Module, ModuleNames] | None:
     data = data if data is not None else read_file(Path(key))
-    return _parse(Path(key), data, root, whole=False) if data is not None else None
+    return _parse(Path(key), data, root, whole=False, keep=None) if data is not None else None
 
 
 def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
@@ -795,13 +798,14 @@ def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.M
     return facts
 
 
-def _parse_skeleton(data: bytes) -> ast.Module | None:
-    """The tree of the module without its function bodies, or None (then the caller parses it whole)."""
+def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
+    """The tree of the module without its function bodies (but those `keep` matches in), or None (then
+    the caller parses it whole)."""
     from dbfix.skeleton import cuts_hold, skeleton
 
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        cut = skeleton(data.decode(encoding))
+        cut = skeleton(data.decode(encoding), _regex(keep, False) if keep is not None else None)
     except (SyntaxError, UnicodeDecodeError, LookupError):
         return None
     if cut is None:
@@ -841,14 +845,19 @@ _REFLECTS = re.compile(rb"\.[\s\\]*reflect\b|autoload_with")  # `metadata.reflec
 
 
 @functools.cache
-def _regex(pattern: bytes) -> re.Pattern[bytes]:
-    return re.compile(pattern)
+def _regex(pattern: str, binary: bool) -> re.Pattern:
+    return re.compile(pattern.encode() if binary else pattern)
 
 
-def _parse(path: Path, data: bytes, root: Path, whole: bool) -> tuple[ast.Module, ModuleNames] | None:
-    """The module's tree and names; without function bodies unless `whole` (or the text mentions reflection)."""
+def _matches(pattern: str | None, data: bytes) -> bool:
+    return pattern is not None and _regex(pattern, True).search(data) is not None
+
+
+def _parse(path: Path, data: bytes, root: Path, whole: bool, keep: str | None) -> tuple[ast.Module, ModuleNames] | None:
+    """The module's tree and names; without the function bodies `keep` does not match in, unless `whole`
+    (or the text mentions reflection)."""
     reflects = _REFLECTS.search(data) is not None  # then every call counts, in functions too
-    tree = None if whole or reflects else _parse_skeleton(data)
+    tree = None if whole or reflects else _parse_skeleton(data, keep)
     if tree is None:
         try:
             tree = ast.parse(data, filename=str(path))

@@ -64,8 +64,11 @@ def _balanced(text: str, start: int, end: int) -> bool:
     return all(count(o, start, end) == count(c, start, end) for o, c in _PAIRS)
 
 
-def skeleton(text: str) -> tuple[str, list[Cut]] | None:
-    """`text` with the bodies of its functions replaced by `...`, and the cuts; None when nothing was cut."""
+def skeleton(text: str, keep: re.Pattern[str] | None = None) -> tuple[str, list[Cut]] | None:
+    """`text` with the bodies of its functions replaced by `...`, and the cuts; None when nothing was cut.
+
+    A body in which `keep` matches is kept (the functions inside it are still cut where it does not).
+    """
     if text.count("\r") != text.count("\r\n"):
         return None  # old Mac line ends: the patterns assume `\n`
     pieces: list[str] = []
@@ -95,6 +98,8 @@ def skeleton(text: str) -> tuple[str, list[Cut]] | None:
         body_end = end.end() if end is not None else len(text)
         if body_end == body_start or not _balanced(text, body_start, body_end):
             continue  # a one-line `def`, or a body that strings or brackets may hide the end of
+        if keep is not None and keep.search(text, body_start, body_end):
+            continue
         line += text.count("\n", counted, body_start)
         counted = body_start
         cuts.append((line - text.count("\n", start, body_start), line))
