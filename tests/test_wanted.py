@@ -75,3 +75,27 @@ def test_findings_in_a_file_that_declares_nothing_are_still_found(tmp_path: Path
     assert {f.code for f in service.findings} >= {"DBF001", "DBF004"}
     unrelated = next(r for r in outcome.results if r.path.endswith("unrelated.py"))
     assert not unrelated.findings
+
+
+def test_a_file_no_trigger_matches_is_read_once(tmp_path: Path, monkeypatch) -> None:
+    """The index reads every file; one in which no rule's trigger matches is not read again. A file that
+    does not decode is still read again, and reported."""
+    import dbfix.engine
+
+    root = _project(tmp_path)
+    (root / "app" / "plain.py").write_text("def add(a, b):\n    return a + b\n")
+    (root / "app" / "latin.py").write_bytes(b"# -*- coding: ascii -*-\nname = '\xe9'\n")
+    processed: list[str] = []
+    real = dbfix.engine.process_file
+
+    def spy(path: Path, job, data=None):
+        processed.append(path.name)
+        return real(path, job, data)
+
+    monkeypatch.setattr(dbfix.engine, "process_file", spy)
+    outcome = run([root], Config(root=root), apply=False, write=False, jobs=1)
+    assert "plain.py" not in processed and {"service.py", "latin.py"} <= set(processed)
+    by_name = {Path(r.path).name: r for r in outcome.results}
+    assert not by_name["plain.py"].findings and by_name["plain.py"].error is None
+    assert "cannot decode" in (by_name["latin.py"].error or "")
+    assert "DBF004" in {f.code for f in by_name["service.py"].findings}

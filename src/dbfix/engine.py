@@ -30,6 +30,7 @@ from dbfix.discovery import ALEMBIC_REASON, Skipped, discover, project_files
 from dbfix.findings import REPLACING, FileResult, Finding, Span
 from dbfix.index import (
     ProjectIndex,
+    TextTests,
     build_index,
     forget_trees,
     may_declare,
@@ -496,14 +497,23 @@ def load_index(
     cache: Cache | None = None,
     paths: Sequence[Path] | None = None,
     pool: Shards | None = None,
+    silent: dict[str, str] | None = None,
 ) -> ProjectIndex:
     """Index every Python file of the project (`override` gives one file's bytes: stdin mode)."""
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
     if override is not None:
         entries[override[0]] = override[1]
-    codemods = selected_codemods(config)
-    whole = _any_trigger([c for c in codemods if c.parse_whole])
-    return build_index(entries.items(), root, cache, pool, whole=whole, keep=_any_trigger([c for c in codemods if c.local_triggers]))
+    return build_index(entries.items(), root, cache, pool, text_tests(selected_codemods(config)), silent)
+
+
+def text_tests(codemods: Sequence[type[Codemod]]) -> TextTests:
+    """The codemods' triggers, as the index uses them (see `TextTests`)."""
+    return TextTests(
+        whole=_any_trigger([c for c in codemods if c.parse_whole]),
+        keep=_any_trigger([c for c in codemods if c.local_triggers]),
+        anywhere=_any_trigger([c for c in codemods if not c.declarations_only]),
+        declaring=_any_trigger([c for c in codemods if c.declarations_only]),
+    )
 
 
 def _any_trigger(codemods: Sequence[type[Codemod]]) -> str | None:
@@ -533,10 +543,13 @@ def run(
     cache = Cache.load(cache_dir)
     versions = versions_of(root, config, cache)
     jobs = jobs or os.cpu_count() or 1
+    silent: dict[str, str] = {}
     try:
         with Shards(jobs, preload=_worker_imports) as pool:
-            index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None)
-            return _run_files(files, skipped, root, config, versions, index, cache, cache_dir, apply, write, jobs, pool, progress)
+            index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None, silent=silent)
+            return _run_files(
+                files, skipped, root, config, versions, index, cache, cache_dir, apply, write, jobs, pool, progress, silent
+            )
     finally:
         forget_trees()
 
@@ -555,6 +568,7 @@ def _run_files(
     jobs: int,
     pool: Shards,
     progress: Callable[[int, int], None] | None,
+    silent: dict[str, str],
 ) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
     nested = nested_versions(files, root, config, cache)
@@ -567,6 +581,9 @@ def _run_files(
         unread = cached_unread(path, job)
         if unread is not None:
             results[path] = unread
+        elif str(path) in silent:  # the index read it: no rule's trigger is in it
+            key = digest(run_key, silent[str(path)]) if run_key else None
+            results[path] = FileResult(path=_display(path), cache_entry=(key, [], None, None) if key else None)
     pending = [p for p in files if p not in results]
     done = len(results)
     if jobs > 1 and len(pending) >= PARALLEL_THRESHOLD:

@@ -17,7 +17,7 @@ import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbfix.cache import Cache, digest
 from dbfix.names import ModuleNames
@@ -657,21 +657,32 @@ def forget_trees() -> None:
     _TREES_BYTES[0] = 0
 
 
+class TextTests(NamedTuple):
+    """What the selected rules' triggers say of a file's text (regexes; None for no rule)."""
+
+    whole: str | None = None  # parse the file whole (`Codemod.parse_whole`)
+    keep: str | None = None  # keep the function bodies it matches in (`Codemod.local_triggers`)
+    anywhere: str | None = None  # a rule may find in a file it matches ...
+    declaring: str | None = None  # ... or, for the `declarations_only` rules, in one that may declare
+
+
 def build_index(
     files: Iterable[tuple[Path, bytes | None]],
     root: Path,
     cache: Cache | None = None,
     pool: Shards | None = None,
-    whole: str | None = None,
-    keep: str | None = None,
+    tests: TextTests = TextTests(),
+    silent: dict[str, str] | None = None,
 ) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
     A file given without bytes is read only if its size and mtime differ from the cache's record.
     With `pool`, reading and parsing are spread over its workers, each file always in the same one.
     The index reads no function body, so a file is parsed without them (`dbfix.skeleton`), except a
-    file that matches the regex `whole` (parsed whole) and the bodies in which `keep` matches: the
-    parsing process keeps the tree for detection (see `Codemod.parse_whole` and `local_triggers`).
+    file that `tests.whole` matches (parsed whole) and the bodies `tests.keep` matches in: the parsing
+    process keeps the tree for detection (see `Codemod.parse_whole` and `local_triggers`).
+    With `silent`, it gets (path: content digest) of every file read that no rule can find anything
+    in, by `tests.anywhere` and `tests.declaring`: the per-file pass need not read them again.
     """
     cache = cache or Cache(None)
     given: dict[str, bytes] = {}
@@ -694,10 +705,13 @@ def build_index(
                 todo.append((key, (key, None)))
     run = pool.map if pool is not None and len(todo) >= PARALLEL_FILES else run_here
     found: dict[str, ModuleFacts | None] = {}
-    for (key, _), (content, matters, stamp, first) in zip(todo, run(_first_pass, todo, state=(root, whole, keep))):
+    state = (root, tests, silent is not None)
+    for (key, _), (content, matters, stamp, first, quiet) in zip(todo, run(_first_pass, todo, state=state)):
         if content is None:
             content_of.pop(key, None)
             continue  # unreadable: the per-file pass reports it
+        if quiet and silent is not None:
+            silent[key] = content
         if stamp is not None:
             cache.remember(key, stamp, content, matters)
         if matters or os.path.basename(key) == "__init__.py":
@@ -739,14 +753,18 @@ def build_index(
     return index
 
 
-def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple[int, int] | None, ModuleFacts | None]:
+FirstPass = tuple["str | None", bool, "tuple[int, int] | None", "ModuleFacts | None", bool]
+
+
+def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     """Read (unless given), prefilter, and parse one file; its module-level facts if it can matter.
 
     Returns (content digest or None if unreadable, prefilter verdict, (size, mtime) when read from disk,
-    facts or None when unparsable). The tree stays in this process for the second pass and detection.
+    facts or None when unparsable, whether no rule can find anything in it). The tree stays in this
+    process for the second pass and detection.
     """
     key, data = task
-    root, whole, keep = shared()
+    root, tests, tell_silent = shared()
     stamp = None
     if data is None:
         try:
@@ -754,16 +772,32 @@ def _first_pass(task: tuple[str, bytes | None]) -> tuple[str | None, bool, tuple
                 data = handle.read()
                 stat = os.fstat(handle.fileno())
         except OSError:
-            return None, False, None, None
+            return None, False, None, None, False
         stamp = (stat.st_size, stat.st_mtime_ns) if stat.st_size == len(data) else None
     content, matters = digest(data), may_matter(data)
+    quiet = tell_silent and _silent(data, matters, tests)
     if not (matters or os.path.basename(key) == "__init__.py"):
-        return content, matters, stamp, None
-    parsed = _parse(Path(key), data, root, _matches(whole, data), keep if _matches(keep, data) else None)
+        return content, matters, stamp, None, quiet
+    parsed = _parse(Path(key), data, root, _matches(tests.whole, data), tests.keep if _matches(tests.keep, data) else None)
     if parsed is None:
-        return content, matters, stamp, None
+        return content, matters, stamp, None, quiet
     _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
-    return content, matters, stamp, _first_facts(key, parsed)
+    return content, matters, stamp, _first_facts(key, parsed), quiet
+
+
+def _silent(data: bytes, matters: bool, tests: TextTests) -> bool:
+    """No rule can find anything in this text (its triggers are necessary conditions), and it decodes:
+    the per-file pass would report a file that does not."""
+    if _matches(tests.anywhere, data) or (matters and _matches(tests.declaring, data)):
+        return False
+    if data.isascii():
+        return True
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        data.decode("utf-8" if encoding == "utf-8-sig" else encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return False
+    return True
 
 
 def _second_pass(task: tuple[str, str, ModuleFacts, bytes | None]) -> ModuleFacts | None:
