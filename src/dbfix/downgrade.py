@@ -25,6 +25,8 @@ _LINE_RULES = (
 def downgrade(source: str) -> tuple[ast.Module, set[int]] | None:
     """(the `ast` of an equivalent older-syntax text, the 1-based lines that differ), or None."""
     for translate in (_by_lines, _by_libcst):
+        if translate is _by_libcst and not _FOR_LIBCST.search(source):
+            break  # libcst would change nothing: f-strings of 3.12 and t-strings stay unreadable
         older = translate(source)
         if older is None:
             continue
@@ -38,9 +40,39 @@ def downgrade(source: str) -> tuple[ast.Module, set[int]] | None:
     return None
 
 
+# a `def` or `class` whose type parameters open a bracket its line does not close
+_OPEN_PARAMS = re.compile(r"^([ \t]*(?:(?:async[ \t]+)?def|class)[ \t]+\w+)[ \t]*\[(?=[^\]\n]*$)", re.MULTILINE)
+# what libcst may still translate when the line rules did not: type parameters or a generic type alias
+_FOR_LIBCST = re.compile(r"^[ \t]*(?:(?:async[ \t]+)?def|class|type)[ \t]+\w+[ \t]*\[", re.MULTILINE)
+
+
+def _params_over_lines(source: str) -> str:
+    """`class C[\n    T: A,\n](Base):` -> `class C(\n\nBase):`: the parameters' line breaks move into the
+    parentheses, so every line keeps its number."""
+    pieces: list[str] = []
+    done = 0
+    for match in _OPEN_PARAMS.finditer(source):
+        if match.start() < done:
+            continue
+        depth, at = 1, match.end()
+        while depth and at < len(source):
+            depth += {"[": 1, "]": -1}.get(source[at], 0)
+            at += 1
+        if depth:
+            break
+        rest = re.match(r"[ \t]*(\(?)", source[at:])
+        breaks = "\n" * source.count("\n", match.end(), at)
+        after = at + rest.end()  # type: ignore[union-attr]
+        pieces += [source[done : match.start()], match.group(1), "(", breaks, "" if rest.group(1) else ")"]  # type: ignore[union-attr]
+        done = after
+    return "".join(pieces) + source[done:] if pieces else source
+
+
 def _by_lines(source: str) -> str | None:
+    source_in = source
+    source = _params_over_lines(source)
     lines = source.splitlines(keepends=True)
-    changed = False
+    changed = source != source_in
     for i, line in enumerate(lines):
         for pattern, replacement in _LINE_RULES:
             new = pattern.sub(replacement, line, count=1)
