@@ -198,3 +198,19 @@ def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path)
         engine.parse_any = real_parse_any
     assert used == [source]  # DBF002 (`Enum`) may look into any function: the file was parsed whole
     forget_trees()
+
+
+def test_a_syntax_error_in_a_body_left_out_is_still_reported(tmp_path: Path):
+    """The cut tree finds DBF003, but the file does not parse: it is reported as such, not fixed."""
+    from dbfix.config import Config
+    from dbfix.engine import run
+
+    source = "import datetime\nimport sqlalchemy\n\ndef broken():\n    x = = 1\n\ndef stamp():\n    return datetime.datetime.utcnow()\n"
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
+    (tmp_path / "mod.py").write_text(source)
+    for apply in (False, True):
+        outcome = run([tmp_path], Config(root=tmp_path), apply=apply, write=apply, jobs=1)
+        (result,) = outcome.results
+        assert result.error is not None and result.error.startswith("cannot parse"), result.error
+        assert not result.findings
+    assert (tmp_path / "mod.py").read_text() == source

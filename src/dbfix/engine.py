@@ -114,8 +114,9 @@ def detect(
     if not codemods:
         return []
     names = None
-    if parsed is not None and parsed[3] and not all(c.local_triggers for c in codemods):
-        parsed = None  # some function bodies were left out, and a rule may look into them
+    cut = parsed is not None and parsed[3]  # some function bodies were left out of the index's tree
+    if cut and not all(c.local_triggers for c in codemods):
+        parsed, cut = None, False  # and a rule may look into them
     if parsed is not None:
         tree, translated, names, _ = parsed
     else:
@@ -133,6 +134,10 @@ def detect(
             if translated and _touches(finding, translated):
                 continue  # its columns may have moved with the translation of that line
             findings.append(finding)
+    if cut and findings:
+        # the bodies left out must parse too: a file that does not is reported as one, not fixed
+        translated = parse_any(source, path)[1]
+        findings = [f for f in findings if not (translated and _touches(f, translated))]
     return sorted(set(findings), key=lambda f: f.sort_key)
 
 

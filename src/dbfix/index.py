@@ -850,7 +850,7 @@ def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
         return None
     if not cuts_hold(tree, cut[1]):
         return None
-    tree.dbfix_skeleton_size = len(cut[0])  # type: ignore[attr-defined]  # what it keeps; never given to detection
+    tree.dbfix_skeleton_size = len(cut[0])  # type: ignore[attr-defined]  # marks it as cut, and sizes what it holds
     return tree
 
 
