@@ -80,7 +80,8 @@ class IdentifierTooLong(Codemod):
     name = "identifier-too-long"
     safety = Safety.UNSAFE
     impact = Impact.SCHEMA
-    triggers = r"[^\s\"'.,()\[\]{}=:#]{64,}"
+    # a run of 64 name characters; the look-behind tries each run once, not from each of its characters
+    triggers = r"(?<![^\s\"'.,()\[\]{}=:#])[^\s\"'.,()\[\]{}=:#]{64,}"
     declarations_only = True
     schema_only = True
 

@@ -131,7 +131,7 @@ def test_the_index_reads_the_same_facts_from_skeletons(tmp_path: Path):
     """Every fixture module, indexed from skeletons and from whole trees, gives equal facts."""
     files = [(p, None) for p in sorted(FIXTURES.rglob("*.py"))]
     cut = build_index(files, FIXTURES)  # no `whole`: every module that has a function body to cut
-    whole = build_index(files, FIXTURES, tests=TextTests(whole=""))  # an empty pattern matches every file
+    whole = build_index(files, FIXTURES, tests=TextTests(whole=("",)))  # an empty pattern matches every file
     assert cut.modules.keys() == whole.modules.keys()
     for name, facts in whole.modules.items():
         assert cut.modules[name] == facts, name
@@ -168,7 +168,7 @@ def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path)
     path = tmp_path / "mod.py"
     path.write_bytes(source.encode())
     codemods = [c for c in all_codemods() if c.code == "DBF003"]
-    index = build_index([(path, None)], tmp_path, tests=TextTests(keep=codemods[0].triggers))
+    index = build_index([(path, None)], tmp_path, tests=TextTests(keep=(codemods[0].triggers,)))
     parsed = parsed_tree(str(path), source.encode())
     assert parsed is not None and parsed[3]  # some bodies were cut ...
     bodies = {n.name: n.body for n in ast.walk(parsed[0]) if isinstance(n, ast.FunctionDef)}
@@ -179,7 +179,7 @@ def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path)
     whole = detect(source, str(path), module, index, Config(), versions, codemods, None)
     assert [f.span for f in from_cut] == [f.span for f in whole] and len(whole) == 1
     forget_trees()
-    build_index([(path, None)], tmp_path, tests=TextTests(keep=codemods[0].triggers))
+    build_index([(path, None)], tmp_path, tests=TextTests(keep=(codemods[0].triggers,)))
     parsed = parsed_tree(str(path), source.encode())
     everything = list(all_codemods())
     used: list[ast.Module] = []

@@ -521,9 +521,10 @@ def text_tests(codemods: Sequence[type[Codemod]]) -> TextTests:
     )
 
 
-def _any_trigger(codemods: Sequence[type[Codemod]]) -> str | None:
-    """A regex matching where any of the codemods' triggers does (None for no codemod)."""
-    return "|".join(f"(?:{c.triggers or ''})" for c in codemods) if codemods else None
+def _any_trigger(codemods: Sequence[type[Codemod]]) -> tuple[str, ...]:
+    """The codemods' triggers, each once; a repeated run (`{64,}`) scans slowest and comes last."""
+    triggers = dict.fromkeys(f"(?:{c.triggers or ''})" for c in codemods)
+    return tuple(sorted(triggers, key=lambda t: "{" in t))
 
 
 def run(

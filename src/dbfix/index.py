@@ -658,12 +658,13 @@ def forget_trees() -> None:
 
 
 class TextTests(NamedTuple):
-    """What the selected rules' triggers say of a file's text (regexes; None for no rule)."""
+    """What the selected rules' triggers say of a file's text: each a tuple of regexes, one per rule
+    (searched one by one: one regex of alternatives scanned several times slower than its parts)."""
 
-    whole: str | None = None  # parse the file whole (`Codemod.parse_whole`)
-    keep: str | None = None  # keep the function bodies it matches in (`Codemod.local_triggers`)
-    anywhere: str | None = None  # a rule may find in a file it matches ...
-    declaring: str | None = None  # ... or, for the `declarations_only` rules, in one that may declare
+    whole: tuple[str, ...] = ()  # parse the file whole (`Codemod.parse_whole`)
+    keep: tuple[str, ...] = ()  # keep the function bodies they match in (`Codemod.local_triggers`)
+    anywhere: tuple[str, ...] = ()  # a rule may find in a file one matches ...
+    declaring: tuple[str, ...] = ()  # ... or, for the `declarations_only` rules, in one that may declare
 
 
 def build_index(
@@ -778,7 +779,7 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     quiet = tell_silent and _silent(data, matters, tests)
     if not (matters or os.path.basename(key) == "__init__.py"):
         return content, matters, stamp, None, quiet
-    parsed = _parse(Path(key), data, root, _matches(tests.whole, data), tests.keep if _matches(tests.keep, data) else None)
+    parsed = _parse(Path(key), data, root, _matches(tests.whole, data), "|".join(tests.keep) if _matches(tests.keep, data) else None)
     if parsed is None:
         return content, matters, stamp, None, quiet
     _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
@@ -883,8 +884,8 @@ def _regex(pattern: str, binary: bool) -> re.Pattern:
     return re.compile(pattern.encode() if binary else pattern)
 
 
-def _matches(pattern: str | None, data: bytes) -> bool:
-    return pattern is not None and _regex(pattern, True).search(data) is not None
+def _matches(patterns: tuple[str, ...], data: bytes) -> bool:
+    return any(_regex(pattern, True).search(data) for pattern in patterns)
 
 
 def _parse(path: Path, data: bytes, root: Path, whole: bool, keep: str | None) -> tuple[ast.Module, ModuleNames] | None:
