@@ -150,3 +150,25 @@ def test_the_project_wide_answers_are_kept_too(project: Path, monkeypatch) -> No
 
     monkeypatch.setattr(dbfix.schema.SchemaView, "__init__", refuse)
     assert _stdin(project, "models.py", indexed) == first
+
+
+def test_answers_missing_from_a_snapshot_are_added_on_the_next_save(project: Path, monkeypatch) -> None:
+    """A snapshot saved by a check whose findings came from the per-file cache holds no schema view
+    (none was computed); the next save computes one, and keeps it for the saves after it."""
+    import dbfix.schema
+
+    indexed = MODELS.replace("primary_key=True)", "primary_key=True)\n    code: Mapped[str] = mapped_column(index=True)", 1)
+    (project / "app" / "models.py").write_text(indexed)
+    _settle(project)
+    first = _stdin(project, "models.py", indexed)
+    (project / "app" / "scratch.py").write_text("")  # the folder changes: the snapshot no longer holds
+    _settle(project)
+    assert _stdin(project, "models.py", indexed) == first  # index rebuilt, findings from the per-file cache
+    assert _stdin(project, "models.py", indexed) == first  # from the snapshot: the view is computed, kept
+    _no_index_builds(monkeypatch)
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("the schema view was built again")
+
+    monkeypatch.setattr(dbfix.schema.SchemaView, "__init__", refuse)
+    assert _stdin(project, "models.py", indexed) == first

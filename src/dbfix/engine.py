@@ -627,7 +627,9 @@ def run_source(path: Path, data: bytes, config: Config, *, apply: bool, cache_di
     known = snapshot.load(cache_dir, root, config) if cache_dir is not None else None
     if known is not None and known.fits(path, data, root):
         # nothing changed since the index was built, and it holds this very buffer: no walk, no cache
-        return _check_source(path, data, config, root, known.index, known.versions, Cache(None), None, apply)
+        outcome = _check_source(path, data, config, root, known.index, known.versions, Cache(None), None, apply)
+        snapshot.refresh(cache_dir, root, config, known)  # type: ignore[arg-type]
+        return outcome
     cache = Cache.load(cache_dir)
     versions = versions_of(root, config, cache)
     if cache_dir is None:

@@ -95,17 +95,34 @@ def save(cache_dir: Path, root: Path, config: Config, recorder: replay.Recorder,
     stamps = recorder.stamps(str(root))
     if stamps is None:
         return  # something changed while it was read: no snapshot
-    dirs, files = stamps
+    _write(cache_dir, root, config, Snapshot(index, versions, *stamps))
+
+
+def refresh(cache_dir: Path, root: Path, config: Config, known: Snapshot) -> None:
+    """Save `known` again if this check computed project-wide answers it lacked.
+
+    A check whose findings came from the per-file cache computes none, so the snapshot it saved has
+    none; every later save would compute them again from the index.
+    """
+    from dbfix import fkgraph, schema
+
+    fresh = {k for k, held in (("view", schema._BASE_VIEW), ("graph", fkgraph._BASE)) if held and held[0][0] is known.index}
+    if fresh - known.warm.keys() or len(schema.rendered_names()) > len(known.rendered):
+        _write(cache_dir, root, config, known)
+
+
+def _write(cache_dir: Path, root: Path, config: Config, snapshot: Snapshot) -> None:
     path = _file(cache_dir, root, config)
     from dbfix import fkgraph, schema
 
     warm: dict[str, object] = {}
-    if schema._BASE_VIEW and schema._BASE_VIEW[0][0] is index:
+    if schema._BASE_VIEW and schema._BASE_VIEW[0][0] is snapshot.index:
         warm["view"] = schema._BASE_VIEW[0][1]
-    if fkgraph._BASE and fkgraph._BASE[0][0] is index:
+    if fkgraph._BASE and fkgraph._BASE[0][0] is snapshot.index:
         warm["graph"] = fkgraph._BASE[0][1]
+    snapshot.rendered, snapshot.warm = schema.rendered_names(), warm
     try:
-        data = pickle.dumps(Snapshot(index, versions, dirs, files, schema.rendered_names(), warm), protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
