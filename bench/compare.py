@@ -108,8 +108,6 @@ def main() -> None:
     files = sum(1 for _ in tree.rglob("*.py"))
     lines = sum(p.read_bytes().count(b"\n") for p in tree.rglob("*.py"))
     print(f"tree: {tree} ({files} files, {lines} lines), {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    # an installed package has its bytecode compiled (pip does it); an editable checkout may not
-
     for _ in range(2):  # warm the cache (the first run also makes the cache folder, so the second records)
         subprocess.run([*dbfix, "check", "-q", "."], cwd=tree, stdout=subprocess.DEVNULL)
     for name, path in stdins.items():
