@@ -17,7 +17,7 @@ import ast
 import re
 
 _DEF = re.compile(r"def[ \t]+\w")  # a `def` anywhere; the text before it on its line is checked apart
-_HEADER_END = re.compile(r":[ \t]*(?:#[^\n]*)?\n")  # the line that ends a `def` header
+_HEADER_END = re.compile(r":[ \t]*(?:#[^\r\n]*)?\r?\n")  # the line that ends a `def` header
 _BODY_ENDS: dict[str, re.Pattern[str]] = {}
 _PAIRS = (("(", ")"), ("[", "]"), ("{", "}"))
 
