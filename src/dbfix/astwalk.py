@@ -39,26 +39,38 @@ def children(node: ast.AST) -> list[ast.AST]:
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_LEAVE = object()  # on the walk's stack: the function whose children were pushed before it is done
 
 
 class TreeNodes:
-    """One walk of a module, shared by every rule's detection: nodes in source order (depth first),
-    and each node's parent."""
+    """One walk of a module, shared by the index and every rule's detection: nodes in source order
+    (depth first), the same for those outside function bodies, and each node's parent."""
 
-    __slots__ = ("by_type", "parents")
+    __slots__ = ("by_type", "outside", "parents")
 
     def __init__(self, tree: ast.AST) -> None:
         by_type: dict[type, list[ast.AST]] = {}
+        outside: dict[type, list[ast.AST]] = {}
         parents: dict[int, ast.AST] = {}
-        stack: list[ast.AST] = [tree]
+        stack: list = [tree]
+        depth = 0  # how many functions the nodes now on top of the stack are in
         while stack:
             node = stack.pop()
-            by_type.setdefault(node.__class__, []).append(node)
+            if node is _LEAVE:
+                depth -= 1
+                continue
+            kind = node.__class__
+            by_type.setdefault(kind, []).append(node)
+            if not depth:
+                outside.setdefault(kind, []).append(node)
             kids = children(node)
             for child in kids:
                 parents[id(child)] = node
+            if kind in _FUNCTIONS:
+                depth += 1
+                stack.append(_LEAVE)
             stack.extend(reversed(kids))
-        self.by_type, self.parents = by_type, parents
+        self.by_type, self.outside, self.parents = by_type, outside, parents
 
     def of(self, *types: type) -> list:
         """Every node of the given types (one type: in source order)."""
@@ -79,17 +91,7 @@ def tree_nodes(tree: ast.AST) -> TreeNodes:
 def outside_functions(tree: ast.AST, kind: type) -> list:
     """The nodes of one type outside function bodies, in source order (a `def` itself counts as outside).
 
-    The index needs only these: walking into function bodies (most of a test module) for it cost more
-    than parsing.
+    The index needs only these. They come from the walk detection uses: the index's trees are kept
+    for detection, and a second walk of each cost a tenth of a run over many small model files.
     """
-    found: dict[type, list[ast.AST]] | None = getattr(tree, "dbfix_outside", None)
-    if found is None:
-        found = {}
-        stack: list[ast.AST] = [tree]
-        while stack:
-            node = stack.pop()
-            found.setdefault(node.__class__, []).append(node)
-            if not isinstance(node, _FUNCTIONS):
-                stack.extend(reversed(children(node)))
-        tree.dbfix_outside = found  # type: ignore[attr-defined]
-    return found.get(kind, [])
+    return tree_nodes(tree).outside.get(kind, [])
