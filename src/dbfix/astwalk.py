@@ -91,7 +91,21 @@ def tree_nodes(tree: ast.AST) -> TreeNodes:
 def outside_functions(tree: ast.AST, kind: type) -> list:
     """The nodes of one type outside function bodies, in source order (a `def` itself counts as outside).
 
-    The index needs only these. They come from the walk detection uses: the index's trees are kept
-    for detection, and a second walk of each cost a tenth of a run over many small model files.
+    The index needs only these. They come from the walk detection uses, since the index's trees are
+    kept for detection: a second walk of each cost a tenth of a run over many small model files. A tree
+    with every function body left out is seldom detected: it gets a lighter walk, without parents.
     """
+    nodes = getattr(tree, "dbfix_nodes", None)
+    if nodes is None and getattr(tree, "dbfix_all_cut", False):
+        found: dict[type, list[ast.AST]] | None = getattr(tree, "dbfix_outside", None)
+        if found is None:
+            found = {}
+            stack: list[ast.AST] = [tree]
+            while stack:
+                node = stack.pop()
+                found.setdefault(node.__class__, []).append(node)
+                if not isinstance(node, _FUNCTIONS):
+                    stack.extend(reversed(children(node)))
+            tree.dbfix_outside = found  # type: ignore[attr-defined]
+        return found.get(kind, [])
     return tree_nodes(tree).outside.get(kind, [])

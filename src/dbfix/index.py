@@ -852,6 +852,7 @@ def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
     if not cuts_hold(tree, cut[1]):
         return None
     tree.dbfix_skeleton_size = len(cut[0])  # type: ignore[attr-defined]  # marks it as cut, and sizes what it holds
+    tree.dbfix_all_cut = keep is None  # type: ignore[attr-defined]  # no body kept for a rule: seldom detected
     return tree
 
 
