@@ -791,14 +791,16 @@ def _silent(data: bytes, matters: bool, tests: TextTests) -> bool:
     the per-file pass would report a file that does not."""
     if _matches(tests.anywhere, data) or (matters and _matches(tests.declaring, data)):
         return False
-    if data.isascii():
-        return True
+    return data.isascii() or _source_text(data) is not None
+
+
+def _source_text(data: bytes) -> str | None:
+    """A module's text, decoded as Python reads it (BOM, coding cookie); None if it does not decode."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        data.decode("utf-8" if encoding == "utf-8-sig" else encoding)
+        return data.decode(encoding)
     except (SyntaxError, UnicodeDecodeError, LookupError):
-        return False
-    return True
+        return None
 
 
 def _second_pass(task: tuple[str, str, ModuleFacts, bytes | None]) -> ModuleFacts | None:
@@ -838,11 +840,8 @@ def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
     the caller parses it whole)."""
     from dbfix.skeleton import cuts_hold, skeleton
 
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        cut = skeleton(data.decode(encoding), _regex(keep, False) if keep is not None else None)
-    except (SyntaxError, UnicodeDecodeError, LookupError):
-        return None
+    text = _source_text(data)
+    cut = skeleton(text, _regex(keep, False) if keep is not None else None) if text is not None else None
     if cut is None:
         return None
     try:
