@@ -104,23 +104,29 @@ def refresh(cache_dir: Path, root: Path, config: Config, known: Snapshot) -> Non
     A check whose findings came from the per-file cache computes none, so the snapshot it saved has
     none; every later save would compute them again from the index.
     """
-    from dbfix import fkgraph, schema
+    from dbfix import schema
 
-    fresh = {k for k, held in (("view", schema._BASE_VIEW), ("graph", fkgraph._BASE)) if held and held[0][0] is known.index}
-    if fresh - known.warm.keys() or len(schema.rendered_names()) > len(known.rendered):
+    if _warm(known.index).keys() - known.warm.keys() or len(schema.rendered_names()) > len(known.rendered):
         _write(cache_dir, root, config, known)
 
 
-def _write(cache_dir: Path, root: Path, config: Config, snapshot: Snapshot) -> None:
-    path = _file(cache_dir, root, config)
+def _warm(index: ProjectIndex) -> dict[str, object]:
+    """The project-wide answers this process computed on `index` (what `load` puts back)."""
     from dbfix import fkgraph, schema
 
     warm: dict[str, object] = {}
-    if schema._BASE_VIEW and schema._BASE_VIEW[0][0] is snapshot.index:
+    if schema._BASE_VIEW and schema._BASE_VIEW[0][0] is index:
         warm["view"] = schema._BASE_VIEW[0][1]
-    if fkgraph._BASE and fkgraph._BASE[0][0] is snapshot.index:
+    if fkgraph._BASE and fkgraph._BASE[0][0] is index:
         warm["graph"] = fkgraph._BASE[0][1]
-    snapshot.rendered, snapshot.warm = schema.rendered_names(), warm
+    return warm
+
+
+def _write(cache_dir: Path, root: Path, config: Config, snapshot: Snapshot) -> None:
+    from dbfix import schema
+
+    path = _file(cache_dir, root, config)
+    snapshot.rendered, snapshot.warm = schema.rendered_names(), _warm(snapshot.index)
     try:
         data = pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
