@@ -66,8 +66,10 @@ def detect_versions(root: Path, target_python: tuple[int, int] | None = None) ->
     """What the project at `root` targets: lock file, requirements, pyproject.toml, then what is installed."""
     _import_packaging()
     pyproject = _load_toml(root / "pyproject.toml") or {}
+    # each TOML lock file's packages, read once for the versions and for the drivers
+    locks = {name: _lock_packages(root / name) for name in LOCK_FILES if name != "Pipfile.lock" and (root / name).is_file()}
     best: dict[str, tuple[tuple[int, bool, tuple[int, ...]], str]] = {}
-    for tier, (source, name, release, exact) in _candidates(root, pyproject):
+    for tier, (source, name, release, exact) in _candidates(root, pyproject, locks):
         key = (tier, not exact, release)
         if name in PACKAGES and (name not in best or key < best[name][0]):
             best[name] = (key, source)
@@ -79,7 +81,7 @@ def detect_versions(root: Path, target_python: tuple[int, int] | None = None) ->
             found[name] = (installed, "installed")
 
     python, python_source = _python(pyproject, target_python)
-    databases, database_sources = _databases(root, pyproject)
+    databases, database_sources = _databases(root, pyproject, locks)
     return TargetVersions(
         python=python,
         sqlalchemy=found["sqlalchemy"][0] if "sqlalchemy" in found else None,
@@ -94,12 +96,12 @@ def detect_versions(root: Path, target_python: tuple[int, int] | None = None) ->
     )
 
 
-def _databases(root: Path, pyproject: dict) -> tuple[tuple[str, ...], list[str]]:
+def _databases(root: Path, pyproject: dict, locks: dict[str, list[tuple[object, object]]]) -> tuple[tuple[str, ...], list[str]]:
     """The databases the project's drivers point to (every lock file, requirements file and pyproject
     table counts: a driver among the dev dependencies still means tests run on that database)."""
     found: set[str] = set()
     sources: list[str] = []
-    for source, name, extras in _dependencies(root, pyproject):
+    for source, name, extras in _dependencies(root, pyproject, locks):
         databases = {DRIVERS[name]} if name in DRIVERS else set()
         if name in ("sqlalchemy", "sqlmodel"):
             databases |= {db for extra in extras for prefix, db in DRIVER_EXTRAS if extra.startswith(prefix)}
@@ -110,7 +112,9 @@ def _databases(root: Path, pyproject: dict) -> tuple[tuple[str, ...], list[str]]
     return tuple(db for db in DATABASES if db in found), sources
 
 
-def _dependencies(root: Path, pyproject: dict) -> Iterator[tuple[str, str, frozenset[str]]]:
+def _dependencies(
+    root: Path, pyproject: dict, locks: dict[str, list[tuple[object, object]]]
+) -> Iterator[tuple[str, str, frozenset[str]]]:
     """(source, canonical name, extras) of every dependency the project declares or locks."""
     for name in LOCK_FILES:
         path = root / name
@@ -120,7 +124,7 @@ def _dependencies(root: Path, pyproject: dict) -> Iterator[tuple[str, str, froze
             data = _json(path)
             packages = [p for section in ("default", "develop") for p in _dict(_dict(data).get(section))]
         else:
-            packages = [name for name, _ in _lock_packages(path)]
+            packages = [package for package, _ in locks[name]]
         for package in packages:
             if isinstance(package, str):
                 yield name, canonicalize_name(package), frozenset()
@@ -137,11 +141,11 @@ def _dependencies(root: Path, pyproject: dict) -> Iterator[tuple[str, str, froze
             yield "pyproject.toml", canonicalize_name(name), frozenset(e for e in extras if isinstance(e, str))
 
 
-def _candidates(root: Path, pyproject: dict) -> Iterator[tuple[int, _Candidate]]:
+def _candidates(root: Path, pyproject: dict, locks: dict[str, list[tuple[object, object]]]) -> Iterator[tuple[int, _Candidate]]:
     for tier, name in enumerate(LOCK_FILES):
         path = root / name
         if path.is_file():
-            for c in _pipfile_lock(path) if name == "Pipfile.lock" else _toml_lock(path):
+            for c in _pipfile_lock(path) if name == "Pipfile.lock" else _toml_lock(name, locks[name]):
                 yield tier, c
     tier = len(LOCK_FILES)
     for path in _requirements_paths(root):
@@ -151,10 +155,10 @@ def _candidates(root: Path, pyproject: dict) -> Iterator[tuple[int, _Candidate]]
         yield tier + 1, c
 
 
-def _toml_lock(path: Path) -> Iterator[_Candidate]:
-    for name, version in _lock_packages(path):
+def _toml_lock(source: str, packages: list[tuple[object, object]]) -> Iterator[_Candidate]:
+    for name, version in packages:
         if isinstance(name, str) and isinstance(version, str) and (release := _release(version)):
-            yield path.name, canonicalize_name(name), release, True
+            yield source, canonicalize_name(name), release, True
 
 
 _PACKAGE_TABLE = re.compile(r"^\[\[package\]\][ \t]*\r?$", re.MULTILINE)
@@ -166,8 +170,8 @@ def _lock_packages(path: Path) -> list[tuple[object, object]]:
     """(name, version) of every `[[package]]` table of uv.lock, poetry.lock or pdm.lock.
 
     These tools write each table's `name` and `version` as plain strings on lines of their own, so a
-    scan finds them in a fraction of a TOML parse (a large uv.lock took 0.1 s to parse, and was read for
-    the versions and for the drivers). A table the scan cannot read sends the file to `tomllib`.
+    scan finds them in a fraction of a TOML parse (a large uv.lock took 0.1 s to parse). A table the
+    scan cannot read sends the file to `tomllib`.
     """
     try:
         text = path.read_text(encoding="utf-8")
