@@ -10,6 +10,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from dbfix.collector import collect_cycles
 from dbfix.findings import Edit, Span
 
 # Which libcst node an action applies to (several nodes can share one span: an Expr and its Call).
@@ -179,6 +180,7 @@ def _append(call: cst.Call, new: cst.Arg) -> list[cst.Arg]:
 
 def apply_edits(source: str, edits: Iterable[Edit], imports: Iterable[tuple[str, str | None, str | None]] = ()) -> str:
     """Apply edits (and add imports) to `source`; raise EditError if an edit finds no node to act on."""
+    collect_cycles()
     edits = list(edits)
     module = cst.parse_module(source)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)

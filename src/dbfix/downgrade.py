@@ -84,6 +84,10 @@ def _by_lines(source: str) -> str | None:
 def _by_libcst(source: str) -> str | None:
     import libcst as cst  # only for what the line rules cannot translate
 
+    from dbfix.collector import collect_cycles
+
+    collect_cycles()
+
     class _Older(cst.CSTTransformer):
         def leave_TypeAlias(self, original: cst.TypeAlias, updated: cst.TypeAlias) -> cst.Assign:
             return cst.Assign(targets=[cst.AssignTarget(updated.name)], value=updated.value)

@@ -166,6 +166,9 @@ def _newer_syntax(source: str) -> bool:
     """Valid Python for a newer interpreter (libcst knows up to 3.14's grammar) though not for this one."""
     import libcst
 
+    from dbfix.collector import collect_cycles
+
+    collect_cycles()
     try:
         libcst.parse_module(source)
     except Exception:  # libcst raises ParserSyntaxError and, on odd input, others

@@ -16,6 +16,8 @@ import os
 import sys
 import zlib
 
+from dbfix.collector import pause_collector
+
 CACHE_DIR = ".dbfix_cache"
 _FORMAT = 1
 # the environment that changes what a run prints (colours, width) or reads
@@ -26,7 +28,7 @@ _INPUT_SUFFIXES = (".toml", ".lock", ".txt", ".cfg", ".ini", ".mako", ".gitignor
 
 def main() -> None:
     """`dbfix`: replay when nothing changed, else the click CLI (recording a `check` for next time)."""
-    tune_gc()
+    pause_collector()
     argv = sys.argv[1:]
     key = _key(argv) if _eligible(argv) else None
     if key is not None:
@@ -65,14 +67,6 @@ def _exit(code: object) -> None:
     except (OSError, ValueError):
         code = code or 1  # a closed pipe: what could not be written is lost, as it would be anyway
     os._exit(code or 0)  # type: ignore[arg-type]
-
-
-def tune_gc() -> None:
-    """Collect cycles less often. A run allocates millions of small objects (trees, facts) that live
-    until it ends; the default thresholds spent a fifth of a cold run re-scanning them."""
-    import gc
-
-    gc.set_threshold(50_000, 20, 20)
 
 
 def _eligible(argv: list[str]) -> bool:

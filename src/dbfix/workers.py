@@ -30,9 +30,9 @@ def shared() -> Any:
 
 def _serve(conn: Any) -> None:
     global _SHARED
-    from dbfix.replay import tune_gc
+    from dbfix.collector import pause_collector
 
-    tune_gc()  # inherited on fork; set again for a spawned worker
+    pause_collector()  # inherited on fork; set again for a spawned worker
     while True:
         try:
             message = conn.recv()
