@@ -9,6 +9,7 @@ import pytest
 
 from dbfix.index import TextTests, _parse_skeleton, build_index
 from dbfix.skeleton import cuts_hold, skeleton
+from dbfix.versions import TargetVersions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -201,12 +202,59 @@ def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path)
     forget_trees()
 
 
-def test_a_syntax_error_in_a_body_left_out_is_still_reported(tmp_path: Path):
-    """The cut tree finds DBF003, but the file does not parse: it is reported as such, not fixed."""
+def test_detection_cuts_a_file_the_index_did_not_parse(tmp_path: Path):
+    """A module no model lives in (the index skips it) that only DBF004 runs on: detection parses it
+    without the bodies `.now(` is not in, and meets no finding, so never parses it whole."""
+    from dbfix.codemod import all_codemods
+    from dbfix.config import Config
+    from dbfix.engine import detect, parse_any
+
+    import dbfix.engine as engine
+
+    (tmp_path / "models.py").write_text(
+        "from datetime import datetime\n"
+        "from sqlalchemy import DateTime\n"
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n"
+        "class Base(DeclarativeBase):\n    pass\n\n"
+        "class Event(Base):\n    __tablename__ = 'event'\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    created_at: Mapped[datetime] = mapped_column(DateTime)\n"
+    )
+    index = build_index([(tmp_path / "models.py", None)], tmp_path)
+    source = (
+        "from datetime import datetime\nfrom models import Event\n\n"
+        "def unrelated():\n    return [1, 2, 3]\n\n"
+        "def make():\n    return Event(created_at=datetime.now())\n"  # naive, as its column: no finding
+    )
+    codemods = [c for c in all_codemods() if c.code == "DBF004"]
+    versions = TargetVersions(python=(3, 12), sqlalchemy=(2, 0), sqlmodel=None, pydantic=None)
+    assert codemods[0].wanted(source, index, Config(), versions)
+    used: list[str] = []
+    real_parse_any = parse_any
+
+    def spy(text: str, where: str):
+        used.append(text)
+        return real_parse_any(text, where)
+
+    engine.parse_any = spy
+    try:
+        assert detect(source, "use.py", ("use", False), index, Config(), versions, codemods) == []
+        assert used == []
+        aware = source.replace("datetime.now()", "datetime.now(timezone.utc)").replace("import datetime", "import datetime, timezone")
+        found = detect(aware, "use.py", ("use", False), index, Config(), versions, codemods)
+        assert len(found) == 1 and found[0].span.line == 8  # the cut tree still finds in the body it kept
+        assert used == [aware]  # and then the whole file is parsed, to prove it parses
+    finally:
+        engine.parse_any = real_parse_any
+
+
+@pytest.mark.parametrize("imports", ["import datetime\nimport sqlalchemy\n", "import datetime\n"], ids=["indexed", "not-indexed"])
+def test_a_syntax_error_in_a_body_left_out_is_still_reported(tmp_path: Path, imports: str):
+    """The cut tree finds DBF003, but the file does not parse: it is reported as such, not fixed (the cut
+    tree is the index's, or, for a module the index skips, detection's own)."""
     from dbfix.config import Config
     from dbfix.engine import run
 
-    source = "import datetime\nimport sqlalchemy\n\ndef broken():\n    x = = 1\n\ndef stamp():\n    return datetime.datetime.utcnow()\n"
+    source = imports + "\ndef broken():\n    x = = 1\n\ndef stamp():\n    return datetime.datetime.utcnow()\n"
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n')
     (tmp_path / "mod.py").write_text(source)
     for apply in (False, True):

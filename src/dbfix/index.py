@@ -838,19 +838,12 @@ def _complete(preliminary: ProjectIndex, first: ModuleFacts, parsed: tuple[ast.M
 def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
     """The tree of the module without its function bodies (but those `keep` matches in), or None (then
     the caller parses it whole)."""
-    from dbfix.skeleton import cuts_hold, skeleton
+    from dbfix.skeleton import parse_skeleton
 
     text = _source_text(data)
-    cut = skeleton(text, _regex(keep, False) if keep is not None else None) if text is not None else None
-    if cut is None:
+    tree = parse_skeleton(text, _regex(keep, False) if keep is not None else None) if text is not None else None
+    if tree is None:
         return None
-    try:
-        tree = ast.parse(cut[0])
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return None
-    if not cuts_hold(tree, cut[1]):
-        return None
-    tree.dbfix_skeleton_size = len(cut[0])  # type: ignore[attr-defined]  # marks it as cut, and sizes what it holds
     tree.dbfix_all_cut = keep is None  # type: ignore[attr-defined]  # no body kept for a rule: seldom detected
     return tree
 

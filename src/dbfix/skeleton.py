@@ -136,3 +136,20 @@ def cuts_hold(tree: ast.Module, cuts: list[Cut]) -> bool:
             if isinstance(block, list):
                 stack.extend(block)
     return seen == len(cuts)
+
+
+def parse_skeleton(text: str, keep: re.Pattern[str] | None = None) -> ast.Module | None:
+    """The tree of `text` without its function bodies (but those `keep` matches in), or None when nothing
+    was cut, the skeleton does not parse, or a cut did not hold (then the caller parses the whole text)."""
+    cut = skeleton(text, keep)
+    if cut is None:
+        return None
+    try:
+        tree = ast.parse(cut[0])
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not cuts_hold(tree, cut[1]):
+        return None
+    tree.dbfix_skeleton_size = len(cut[0])  # type: ignore[attr-defined]  # marks it as cut, and sizes what it holds
+    return tree
+
