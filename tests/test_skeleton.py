@@ -205,11 +205,10 @@ def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path)
 def test_detection_cuts_a_file_the_index_did_not_parse(tmp_path: Path):
     """A module no model lives in (the index skips it) that only DBF004 runs on: detection parses it
     without the bodies `.now(` is not in, and meets no finding, so never parses it whole."""
+    import dbfix.engine as engine
     from dbfix.codemod import all_codemods
     from dbfix.config import Config
     from dbfix.engine import detect, parse_any
-
-    import dbfix.engine as engine
 
     (tmp_path / "models.py").write_text(
         "from datetime import datetime\n"

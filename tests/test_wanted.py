@@ -99,3 +99,29 @@ def test_a_file_no_trigger_matches_is_read_once(tmp_path: Path, monkeypatch) -> 
     assert not by_name["plain.py"].findings and by_name["plain.py"].error is None
     assert "cannot decode" in (by_name["latin.py"].error or "")
     assert "DBF004" in {f.code for f in by_name["service.py"].findings}
+
+
+def test_a_file_only_an_inactive_rule_may_find_in_is_read_once(tmp_path: Path, monkeypatch) -> None:
+    """`x.model_dump()` matches DBF001's trigger, which is active only where a model declares a reserved
+    name: the file is processed in such a project, and not read again in one without."""
+    import dbfix.engine
+
+    processed: list[str] = []
+    real = dbfix.engine.process_file
+
+    def spy(path: Path, job, data=None):
+        processed.append(path.name)
+        return real(path, job, data)
+
+    monkeypatch.setattr(dbfix.engine, "process_file", spy)
+    for declares in (True, False):
+        (tmp_path / str(declares)).mkdir()
+        root = _project(tmp_path / str(declares))
+        if not declares:
+            (root / "app" / "models.py").write_text(MODELS.replace("    metadata = ", "    details = "))
+        (root / "app" / "dumps.py").write_text("def dump(x):\n    return x.model_dump()\n")
+        processed.clear()
+        outcome = run([root], Config(root=root), apply=False, write=False, jobs=1)
+        assert ("dumps.py" in processed) is declares
+        assert "models.py" in processed
+        assert not next(r for r in outcome.results if r.path.endswith("dumps.py")).findings

@@ -520,7 +520,7 @@ def load_index(
     cache: Cache | None = None,
     paths: Sequence[Path] | None = None,
     pool: Shards | None = None,
-    silent: dict[str, str] | None = None,
+    silent: dict[str, tuple[str, frozenset[str]]] | None = None,
 ) -> ProjectIndex:
     """Index every Python file of the project (`override` gives one file's bytes: stdin mode)."""
     entries: dict[Path, bytes | None] = dict.fromkeys(paths if paths is not None else project_files(root, config))
@@ -531,12 +531,19 @@ def load_index(
 
 def text_tests(codemods: Sequence[type[Codemod]]) -> TextTests:
     """The codemods' triggers, as the index uses them (see `TextTests`)."""
+    always = [c for c in codemods if not _sometimes_active(c)]
     return TextTests(
         whole=_any_trigger([c for c in codemods if c.parse_whole]),
         keep=_any_trigger([c for c in codemods if c.local_triggers]),
-        anywhere=_any_trigger([c for c in codemods if not c.declarations_only]),
-        declaring=_any_trigger([c for c in codemods if c.declarations_only]),
+        anywhere=_any_trigger([c for c in always if not c.declarations_only]),
+        declaring=_any_trigger([c for c in always if c.declarations_only]),
+        sometimes=tuple((c.code, f"(?:{c.triggers or ''})", c.declarations_only) for c in codemods if _sometimes_active(c)),
     )
+
+
+def _sometimes_active(codemod: type[Codemod]) -> bool:
+    """Whether the codemod has its own `active` test (DBF001: only where a model declares a reserved name)."""
+    return codemod.active.__func__ is not Codemod.active.__func__  # type: ignore[attr-defined]
 
 
 def _any_trigger(codemods: Sequence[type[Codemod]]) -> tuple[str, ...]:
@@ -567,7 +574,7 @@ def run(
     cache = Cache.load(cache_dir)
     versions = versions_of(root, config, cache)
     jobs = jobs or os.cpu_count() or 1
-    silent: dict[str, str] = {}
+    silent: dict[str, tuple[str, frozenset[str]]] = {}
     try:
         with Shards(jobs, preload=_worker_imports) as pool:
             index = load_index(root, config, cache=cache, paths=project, pool=pool if jobs > 1 else None, silent=silent)
@@ -592,7 +599,7 @@ def _run_files(
     jobs: int,
     pool: Shards,
     progress: Callable[[int, int], None] | None,
-    silent: dict[str, str],
+    silent: dict[str, tuple[str, frozenset[str]]],
 ) -> RunResult:
     codes = tuple(c.code for c in active_codemods(config, index, versions))
     nested = nested_versions(files, root, config, cache)
@@ -605,8 +612,9 @@ def _run_files(
         unread = cached_unread(path, job)
         if unread is not None:
             results[path] = unread
-        elif str(path) in silent:  # the index read it: no rule's trigger is in it
-            key = digest(run_key, silent[str(path)]) if run_key else None
+        elif str(path) in silent and silent[str(path)][1].isdisjoint(codes):
+            # the index read it: no active rule's trigger is in it
+            key = digest(run_key, silent[str(path)][0]) if run_key else None
             results[path] = FileResult(path=_display(path), cache_entry=(key, [], None, None) if key else None)
     pending = [p for p in files if p not in results]
     done = len(results)

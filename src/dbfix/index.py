@@ -665,6 +665,10 @@ class TextTests(NamedTuple):
     keep: tuple[str, ...] = ()  # keep the function bodies they match in (`Codemod.local_triggers`)
     anywhere: tuple[str, ...] = ()  # a rule may find in a file one matches ...
     declaring: tuple[str, ...] = ()  # ... or, for the `declarations_only` rules, in one that may declare
+    # (code, trigger, declarations_only) of the rules that are active in some projects only (their own
+    # `Codemod.active`): the two above leave them out, so that a file only they may find in is skipped
+    # where the index shows them inactive
+    sometimes: tuple[tuple[str, str, bool], ...] = ()
 
 
 def build_index(
@@ -673,7 +677,7 @@ def build_index(
     cache: Cache | None = None,
     pool: Shards | None = None,
     tests: TextTests = TextTests(),
-    silent: dict[str, str] | None = None,
+    silent: dict[str, tuple[str, frozenset[str]]] | None = None,
 ) -> ProjectIndex:
     """Index the files that can matter (a cheap text prefilter first), reusing `cache`.
 
@@ -682,8 +686,9 @@ def build_index(
     The index reads no function body, so a file is parsed without them (`dbfix.skeleton`), except a
     file that `tests.whole` matches (parsed whole) and the bodies `tests.keep` matches in: the parsing
     process keeps the tree for detection (see `Codemod.parse_whole` and `local_triggers`).
-    With `silent`, it gets (path: content digest) of every file read that no rule can find anything
-    in, by `tests.anywhere` and `tests.declaring`: the per-file pass need not read them again.
+    With `silent`, it gets (path: (content digest, codes)) of every file read that no rule can find
+    anything in, by `tests.anywhere` and `tests.declaring`, but the rules of `codes` (`tests.sometimes`)
+    if they are active: otherwise the per-file pass need not read it again.
     """
     cache = cache or Cache(None)
     given: dict[str, bytes] = {}
@@ -711,8 +716,8 @@ def build_index(
         if content is None:
             content_of.pop(key, None)
             continue  # unreadable: the per-file pass reports it
-        if quiet and silent is not None:
-            silent[key] = content
+        if quiet is not None and silent is not None:
+            silent[key] = (content, quiet)
         if stamp is not None:
             cache.remember(key, stamp, content, matters)
         if matters or os.path.basename(key) == "__init__.py":
@@ -754,14 +759,14 @@ def build_index(
     return index
 
 
-FirstPass = tuple["str | None", bool, "tuple[int, int] | None", "ModuleFacts | None", bool]
+FirstPass = tuple["str | None", bool, "tuple[int, int] | None", "ModuleFacts | None", "frozenset[str] | None"]
 
 
 def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     """Read (unless given), prefilter, and parse one file; its module-level facts if it can matter.
 
     Returns (content digest or None if unreadable, prefilter verdict, (size, mtime) when read from disk,
-    facts or None when unparsable, whether no rule can find anything in it). The tree stays in this
+    facts or None when unparsable, the only rules that may find anything in it (`_only_rules`)). The tree stays in this
     process for the second pass and detection.
     """
     key, data = task
@@ -773,10 +778,10 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
                 data = handle.read()
                 stat = os.fstat(handle.fileno())
         except OSError:
-            return None, False, None, None, False
+            return None, False, None, None, None
         stamp = (stat.st_size, stat.st_mtime_ns) if stat.st_size == len(data) else None
     content, matters = digest(data), may_matter(data)
-    quiet = tell_silent and _silent(data, matters, tests)
+    quiet = _only_rules(data, matters, tests) if tell_silent else None
     if not (matters or os.path.basename(key) == "__init__.py"):
         return content, matters, stamp, None, quiet
     parsed = _parse(Path(key), data, root, _matches(tests.whole, data), "|".join(tests.keep) if _matches(tests.keep, data) else None)
@@ -786,12 +791,17 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     return content, matters, stamp, _first_facts(key, parsed), quiet
 
 
-def _silent(data: bytes, matters: bool, tests: TextTests) -> bool:
-    """No rule can find anything in this text (its triggers are necessary conditions), and it decodes:
-    the per-file pass would report a file that does not."""
+def _only_rules(data: bytes, matters: bool, tests: TextTests) -> frozenset[str] | None:
+    """None if a rule active in every project may find something in this text (its triggers are
+    necessary conditions), or it does not decode (the per-file pass reports such a file); else the codes
+    of the rules active in some projects only that may (none: no rule can)."""
     if _matches(tests.anywhere, data) or (matters and _matches(tests.declaring, data)):
-        return False
-    return data.isascii() or _source_text(data) is not None
+        return None
+    if not (data.isascii() or _source_text(data) is not None):
+        return None
+    return frozenset(
+        code for code, trigger, declaring in tests.sometimes if (matters or not declaring) and _regex(trigger, True).search(data)
+    )
 
 
 def _source_text(data: bytes) -> str | None:
