@@ -80,8 +80,9 @@ class IdentifierTooLong(Codemod):
     name = "identifier-too-long"
     safety = Safety.UNSAFE
     impact = Impact.SCHEMA
-    # a run of 64 name characters; the look-behind tries each run once, not from each of its characters
-    triggers = r"(?<![^\s\"'.,()\[\]{}=:#])[^\s\"'.,()\[\]{}=:#]{64,}"
+    # a run of 64 name characters, searched only in lines that long (see `dbfix.triggers`); the
+    # look-behind tries each run once, not from each of its characters
+    triggers = r"(?#line>=64)(?<![^\s\"'.,()\[\]{}=:#])[^\s\"'.,()\[\]{}=:#]{64,}"
     declarations_only = True
     schema_only = True
 

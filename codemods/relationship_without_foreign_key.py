@@ -100,7 +100,7 @@ class RelationshipWithoutForeignKey(Codemod):
     code = "DBF010"
     name = "relationship-without-foreign-key"
     fixable = False
-    triggers = r"[rR]elationship"
+    triggers = r"relationship|Relationship"  # words: see `dbfix.triggers`
     declarations_only = True
     schema_only = True
 

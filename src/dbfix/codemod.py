@@ -115,7 +115,9 @@ class Codemod:
     impact: ClassVar[Impact] = Impact.NONE
     fixable: ClassVar[bool] = True
     default_enabled: ClassVar[bool] = True
-    # A regex that any file with a finding must contain; files without a match are never parsed.
+    # A regex that any file with a finding must contain; files without a match are never parsed. It is
+    # searched fastest as alternatives that each start with a word, or with a `(?#line>=N)` hint
+    # (`dbfix.triggers`).
     triggers: ClassVar[str | None] = None
     # Finds only what the file itself declares (models, tables, columns): a file without any of the
     # index's prefilter words (`dbfix.index.PREFILTER_WORDS`) declares none and is not parsed for it.

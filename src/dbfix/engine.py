@@ -39,6 +39,7 @@ from dbfix.index import (
     read_file,
 )
 from dbfix.names import ModuleNames
+from dbfix.triggers import searcher
 from dbfix.versions import TargetVersions, detect_versions
 from dbfix.workers import Shards, shared
 
@@ -109,7 +110,7 @@ def detect(
     codemods = [
         c for c in codemods
         if (declares or not c.declarations_only) and (schema or not c.schema_only)
-        and c.wanted(source, index, config, versions) and (c.triggers is None or _trigger(c.triggers).search(source))
+        and c.wanted(source, index, config, versions) and (c.triggers is None or searcher(c.triggers, False)(source))
     ]  # the cheap text tests first: a trigger regex scans the whole file
     if not codemods:
         return []

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from dbfix.cache import Cache, digest
 from dbfix.names import ModuleNames
+from dbfix.triggers import searcher
 from dbfix.workers import run_here, shared
 
 if TYPE_CHECKING:
@@ -800,7 +801,7 @@ def _only_rules(data: bytes, matters: bool, tests: TextTests) -> frozenset[str] 
     if not (data.isascii() or _source_text(data) is not None):
         return None
     return frozenset(
-        code for code, trigger, declaring in tests.sometimes if (matters or not declaring) and _regex(trigger, True).search(data)
+        code for code, trigger, declaring in tests.sometimes if (matters or not declaring) and searcher(trigger, True)(data)
     )
 
 
@@ -888,7 +889,7 @@ def _regex(pattern: str, binary: bool) -> re.Pattern:
 
 
 def _matches(patterns: tuple[str, ...], data: bytes) -> bool:
-    return any(_regex(pattern, True).search(data) for pattern in patterns)
+    return any(searcher(pattern, True)(data) for pattern in patterns)
 
 
 def _parse(path: Path, data: bytes, root: Path, whole: bool, keep: str | None) -> tuple[ast.Module, ModuleNames] | None:
