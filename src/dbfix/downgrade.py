@@ -14,11 +14,12 @@ import re
 # The same translations as line rewrites: exact for the usual one-line forms, and a hundred times cheaper
 # than a libcst round trip, which stays the fallback.
 _PARAMS = r"\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]"  # `[T: Bound[Any]]`: brackets nested two deep
+# Each rule with the word a line it rewrites holds: the regex runs only on such lines.
 _LINE_RULES = (
-    (re.compile(rf"^(\s*)type\s+(\w+)\s*(?:{_PARAMS})?\s*="), r"\1\2 ="),
-    (re.compile(rf"^(\s*(?:async\s+)?def\s+\w+)\s*{_PARAMS}\s*\("), r"\1("),
-    (re.compile(rf"^(\s*class\s+\w+)\s*{_PARAMS}"), r"\1"),
-    (re.compile(r"^(\s*except\*?)\s+([^:()\[\]]+,[^:()\[\]]+?)\s*:"), r"\1 (\2):"),
+    ("type", re.compile(rf"^(\s*)type\s+(\w+)\s*(?:{_PARAMS})?\s*="), r"\1\2 ="),
+    ("def", re.compile(rf"^(\s*(?:async\s+)?def\s+\w+)\s*{_PARAMS}\s*\("), r"\1("),
+    ("class", re.compile(rf"^(\s*class\s+\w+)\s*{_PARAMS}"), r"\1"),
+    ("except", re.compile(r"^(\s*except\*?)\s+([^:()\[\]]+,[^:()\[\]]+?)\s*:"), r"\1 (\2):"),
 )
 
 
@@ -74,7 +75,9 @@ def _by_lines(source: str) -> str | None:
     lines = source.splitlines(keepends=True)
     changed = source != source_in
     for i, line in enumerate(lines):
-        for pattern, replacement in _LINE_RULES:
+        for word, pattern, replacement in _LINE_RULES:
+            if word not in line:
+                continue
             new = pattern.sub(replacement, line, count=1)
             if new != line:
                 lines[i], line, changed = new, new, True
