@@ -4,9 +4,9 @@ A cold check searches the triggers in every file of the project (0.3 s of CPU on
 shortcuts are taken. Neither changes an answer:
 
 - **Words.** When every alternative of a trigger starts with a word (`ForeignKey|foreign_key`,
-  `Enum|Mapped|table\\s*=\\s*True`), every match holds one of those words, and `in` finds a word several
-  times faster than the regex engine scans for a set of alternatives. The regex runs only on a text
-  that holds one (and not at all when the alternatives are the words themselves).
+  `Enum|Mapped|table\\s*=\\s*True`), every match of an alternative holds its word, and `in` finds a
+  word several times faster than the regex engine scans for a set of alternatives. An alternative's
+  regex runs only on a text that holds its word, and not at all when the word is the whole alternative.
 - **Long lines.** A trigger that starts with the comment `(?#line>=N)` claims that a match never spans
   lines and needs a line of at least N characters: only such lines are searched. DBF007's run of 64
   name characters is tried at every character of the text; most lines are shorter than 64.
@@ -34,13 +34,15 @@ def searcher(pattern: str, binary: bool) -> Callable[[Any], bool]:
         shortest, newline = int(hint.group(1)), b"\n" if binary else "\n"
         search = regex.search
         return lambda text: any(len(line) >= shortest and search(line) for line in text.split(newline))
-    words = _leading_words(inner)
-    if words is None:
+    found = _leading_words(inner)
+    if found is None:
         return lambda text: regex.search(text) is not None
-    needles = tuple(w.encode() for w in words) if binary else tuple(words)
-    if "|".join(words) == inner:
-        return lambda text: any(n in text for n in needles)
-    return lambda text: any(n in text for n in needles) and regex.search(text) is not None
+    # each alternative apart: a word that is all of one is a match, the others need their regex too
+    tests = [
+        (word.encode() if binary else word, None if word == alternative else re.compile(alternative.encode() if binary else alternative).search)
+        for word, alternative in found
+    ]
+    return lambda text: any(word in text and (search is None or search(text) is not None) for word, search in tests)
 
 
 def _unwrap(pattern: str) -> str:
@@ -71,11 +73,12 @@ def _structure(pattern: str) -> Iterator[tuple[int, str, int]]:
         i += 1
 
 
-def _leading_words(pattern: str) -> list[str] | None:
-    """The word each top-level alternative of `pattern` starts with (at least 3 characters that every
-    match of it begins with), or None when one does not start with such a word or flags may change case."""
-    if "(?" in pattern.replace("(?:", ""):
-        return None  # inline flags, look-arounds, named groups: not worth reading
+def _leading_words(pattern: str) -> list[tuple[str, str]] | None:
+    """(the word it starts with, the alternative) for each top-level alternative of `pattern` (a word:
+    at least 3 characters every match of it begins with), or None when one does not start with such a
+    word, or flags may change case."""
+    if "(?" in pattern.replace("(?:", "") or re.search(r"\\[1-9]", pattern):
+        return None  # inline flags, look-arounds, named groups, back-references: not worth reading
     bars = [i for i, c, d in _structure(pattern) if c == "|" and d == 0]
     alternatives = [pattern[a + 1 : b] for a, b in zip([-1, *bars], [*bars, len(pattern)])]
     words = []
@@ -88,5 +91,5 @@ def _leading_words(pattern: str) -> list[str] | None:
             text = text[:-1]
         if len(text) < 3:
             return None
-        words.append(text)
+        words.append((text, alternative))
     return words
