@@ -34,6 +34,14 @@ Import = tuple[str, "str | None", "str | None"]
 MOVED = ("primary_key", "nullable", "foreign_key", "ondelete", "unique", "index", "sa_column_args", "sa_column_kwargs")
 
 
+def _names_an_enum_class(call: ast.Call) -> bool:
+    """`Enum(X)` and its keywords, without `values_callable`: one argument, not a literal (`Enum("a", "b")`
+    lists its labels)."""
+    if len(call.args) != 1 or isinstance(call.args[0], (ast.Starred, ast.Constant)):
+        return False
+    return _kw(call, "values_callable") is None
+
+
 class EnumStoresNames(Codemod):
     """An enum column stores the members' names (`'ADMIN'`), not their values (`'admin'`).
 
@@ -122,7 +130,8 @@ class EnumStoresNames(Codemod):
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for call in ctx.nodes(ast.Call):
-            if ctx.q(call.func) in ENUM_TYPES:
+            # the shape first: naming a call's function may walk the scopes of the function it is in
+            if _names_an_enum_class(call) and ctx.q(call.func) in ENUM_TYPES:
                 finding = self._explicit(ctx, call)
                 if finding is not None:
                     yield finding
@@ -136,10 +145,6 @@ class EnumStoresNames(Codemod):
 
     # `Enum(X, ...)` written out ------------------------------------------------------------------
     def _explicit(self, ctx: FileContext, call: ast.Call) -> Finding | None:
-        if len(call.args) != 1 or isinstance(call.args[0], ast.Starred) or _kw(call, "values_callable") is not None:
-            return None
-        if isinstance(call.args[0], ast.Constant):
-            return None
         enum = ctx.q(call.args[0])
         pairs = _pairs(ctx, enum)
         if enum is None or pairs is None:
