@@ -108,6 +108,30 @@ def test_windows_line_ends():
     assert _outside(ast.parse(text)) == _outside(ast.parse(source))
 
 
+def test_bare_skeleton_drops_plain_parameters_and_keeps_every_line():
+    """For the index alone: plain parameters go (names, annotations, defaults, over several lines), and
+    those with a call, a string or a comment stay; every statement outside the functions keeps its place."""
+    module = MODULE + (
+        "\n\n\nclass Service:\n    @staticmethod\n    async def spread_plain(\n        first: int,\n"
+        "        second: dict[str, int] = {},\n    ) -> list[int] | None:\n        return None\n"
+    )
+    text, cuts = skeleton(module, bare=True)  # type: ignore[misc]
+    assert cuts == skeleton(module)[1]  # type: ignore[index]
+    tree = ast.parse(text)
+    assert cuts_hold(tree, cuts)
+    functions = {n.name: n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert functions["spread_plain"].args.args == [] and functions["spread_plain"].returns is None
+    assert functions["method"].args.args == [] and functions["last"].args.args == []
+    assert [a.arg for a in functions["plain"].args.args] == ["a", "b"]  # `(1, 2)`: an inner parenthesis
+    assert [a.arg for a in functions["spread"].args.args] == ["first", "second"]  # a comment after the colon
+    assert [d.id for d in functions["spread_plain"].decorator_list] == ["staticmethod"]  # decorators stay
+    whole = {n.name: n for n in ast.walk(ast.parse(module)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    assert all(functions[name].lineno == whole[name].lineno for name in functions)
+    assert [line for line in _outside(tree) if not line.startswith("def ")] == [
+        line for line in _outside(ast.parse(module)) if not line.startswith("def ")
+    ]
+
+
 @pytest.mark.parametrize(
     "source",
     [

@@ -852,7 +852,9 @@ def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
     from dbfix.skeleton import parse_skeleton
 
     text = _source_text(data)
-    tree = parse_skeleton(text, _regex(keep, False) if keep is not None else None) if text is not None else None
+    # a tree with every body cut serves the index alone (no rule's trigger asked for a body, see
+    # `Codemod.local_triggers`), which reads no parameter: they go too
+    tree = parse_skeleton(text, _regex(keep, False) if keep is not None else None, bare=keep is None) if text is not None else None
     if tree is None:
         return None
     tree.dbfix_all_cut = keep is None  # type: ignore[attr-defined]  # no body kept for a rule: seldom detected

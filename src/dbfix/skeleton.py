@@ -64,10 +64,13 @@ def _balanced(text: str, start: int, end: int) -> bool:
     return all(count(o, start, end) == count(c, start, end) for o, c in _PAIRS)
 
 
-def skeleton(text: str, keep: re.Pattern[str] | None = None) -> tuple[str, list[Cut]] | None:
+def skeleton(text: str, keep: re.Pattern[str] | None = None, bare: bool = False) -> tuple[str, list[Cut]] | None:
     """`text` with the bodies of its functions replaced by `...`, and the cuts; None when nothing was cut.
 
     A body in which `keep` matches is kept (the functions inside it are still cut where it does not).
+    With `bare`, a function whose body is cut also loses its parameters and return annotation when they
+    are plain (`_plain_signature`): `def name():`, its line breaks kept. Only for a tree no rule reads,
+    since parameters are what most of a test module's skeleton is.
     """
     if text.count("\r") != text.count("\r\n"):
         return None  # old Mac line ends: the patterns assume `\n`
@@ -103,13 +106,33 @@ def skeleton(text: str, keep: re.Pattern[str] | None = None) -> tuple[str, list[
         line += text.count("\n", counted, body_start)
         counted = body_start
         cuts.append((line - text.count("\n", start, body_start), line))
-        pieces.append(text[done:body_start])
+        signature = _plain_signature(text, match.end() - 1, body_start) if bare else None
+        if signature is None:
+            pieces.append(text[done:body_start])
+        else:
+            pieces += [text[done:signature], "():", "\n" * text.count("\n", signature, body_start)]
         pieces.append(indent + " ..." + "\n" * text.count("\n", body_start, body_end))
         done = body_end
     if not cuts:
         return None
     pieces.append(text[done:])
     return "".join(pieces), cuts
+
+
+_SIGNATURE = re.compile(r"\w*[ \t]*\(")  # the rest of the name, then the parameters' parenthesis
+
+
+def _plain_signature(text: str, name: int, end: int) -> int | None:
+    """Where the parameters of the `def` whose name starts at `name` begin, if what follows up to `end`
+    (the header's end) binds no name in the module and holds no call: no inner parenthesis, string,
+    comment, backslash, walrus or lambda; else None."""
+    found = _SIGNATURE.match(text, name)
+    if found is None:
+        return None
+    rest = text[found.end() : end]
+    if "(" in rest or any(mark in rest for mark in ('"', "'", "#", "\\", ":=", "lambda")):
+        return None
+    return found.end() - 1
 
 
 def cuts_hold(tree: ast.Module, cuts: list[Cut]) -> bool:
@@ -138,10 +161,10 @@ def cuts_hold(tree: ast.Module, cuts: list[Cut]) -> bool:
     return seen == len(cuts)
 
 
-def parse_skeleton(text: str, keep: re.Pattern[str] | None = None) -> ast.Module | None:
+def parse_skeleton(text: str, keep: re.Pattern[str] | None = None, bare: bool = False) -> ast.Module | None:
     """The tree of `text` without its function bodies (but those `keep` matches in), or None when nothing
     was cut, the skeleton does not parse, or a cut did not hold (then the caller parses the whole text)."""
-    cut = skeleton(text, keep)
+    cut = skeleton(text, keep, bare)
     if cut is None:
         return None
     try:
