@@ -19,3 +19,39 @@ def test_libcst_work_turns_the_collector_back_on():
     finally:
         gc.set_threshold(*threshold)
         (gc.enable if was else gc.disable)()
+
+
+def test_a_tree_detection_is_done_with_is_freed_without_the_collector(tmp_path):
+    """The rules' walk kept on a tree refers back to it; detection breaks that cycle when it is done."""
+    import ast
+    import weakref
+
+    from dbfix.codemod import all_codemods
+    from dbfix.config import Config
+    from dbfix.engine import detect
+    from dbfix.index import build_index
+    from dbfix.names import ModuleNames
+    from dbfix.versions import TargetVersions
+
+    source = (
+        "import enum\nfrom sqlalchemy import Enum\nfrom sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n"
+        "class Role(enum.Enum):\n    ADMIN = 'admin'\n\nclass Base(DeclarativeBase):\n    pass\n\n"
+        "class User(Base):\n    __tablename__ = 'users'\n    id: Mapped[int] = mapped_column(primary_key=True)\n"
+        "    role = mapped_column(Enum(Role))\n"
+    )
+    (tmp_path / "models.py").write_text(source)
+    index = build_index([(tmp_path / "models.py", None)], tmp_path)
+    versions = TargetVersions(python=(3, 12), sqlalchemy=(2, 0), sqlmodel=None, pydantic=None)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        tree = ast.parse(source)
+        alive = weakref.ref(tree)
+        parsed = (tree, frozenset(), ModuleNames(tree, "models", shallow=True), False)
+        del tree
+        found = detect(source, "models.py", ("models", False), index, Config(), versions, list(all_codemods()), parsed)
+        assert [f.code for f in found] == ["DBF002"]  # the rules walked the tree
+        del parsed
+        assert alive() is None
+    finally:
+        (gc.enable if was else gc.disable)()

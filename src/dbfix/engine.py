@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbfix import __version__
+from dbfix.astwalk import release
 from dbfix.cache import Cache, CacheEntry, digest, unchanged_content
 from dbfix.codemod import (
     Codemod,
@@ -113,10 +114,13 @@ def detect(
         and c.wanted(source, index, config, versions) and (c.triggers is None or searcher(c.triggers, False)(source))
     ]  # the cheap text tests first: a trigger regex scans the whole file
     if not codemods:
+        if parsed is not None:
+            release(parsed[0])
         return []
     names = None
     cut = parsed is not None and parsed[3]  # some function bodies were left out of the index's tree
     if cut and not all(c.local_triggers for c in codemods):
+        release(parsed[0])  # type: ignore[index]
         parsed, cut = None, False  # and a rule may look into them
     if parsed is not None:
         tree, translated, names, _ = parsed
@@ -133,13 +137,17 @@ def detect(
     names.parent_of = ctx.parent  # the index's names, function bodies walked on demand from now on
     ctx.names = names
     findings: list[Finding] = []
-    for codemod in codemods:
-        for finding in codemod().detect(ctx):
-            if ctx.suppressed(finding.span, finding.code, finding.name):
-                continue
-            if translated and _touches(finding, translated):
-                continue  # its columns may have moved with the translation of that line
-            findings.append(finding)
+    try:
+        for codemod in codemods:
+            for finding in codemod().detect(ctx):
+                if ctx.suppressed(finding.span, finding.code, finding.name):
+                    continue
+                if translated and _touches(finding, translated):
+                    continue  # its columns may have moved with the translation of that line
+                findings.append(finding)
+    finally:
+        release(tree)  # no rule reads this tree again: break its cycles, so that it is freed now
+        names.parent_of = None
     if cut and findings:
         # the bodies left out must parse too: a file that does not is reported as one, not fixed
         translated = parse_any(source, path)[1]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from dbfix.astwalk import release
 from dbfix.cache import Cache, digest
 from dbfix.names import ModuleNames
 from dbfix.triggers import searcher
@@ -387,18 +388,19 @@ def _apply_type(info: ColumnInfo, facts: dict) -> None:
 
 def module_classes(tree: ast.Module, module: str) -> Iterator[tuple[str, ast.ClassDef]]:
     """Every class of a module with its qualified name (nested classes too, and under `if`/`try`)."""
+    yield from _classes_in(tree.body, module)
 
-    def body(stmts: list[ast.stmt], prefix: str) -> Iterator[tuple[str, ast.ClassDef]]:
-        for stmt in stmts:
-            if isinstance(stmt, ast.ClassDef):
-                qualname = f"{prefix}.{stmt.name}"
-                yield qualname, stmt
-                yield from body(stmt.body, qualname)
-            elif isinstance(stmt, (ast.If, ast.Try)):
-                yield from body(stmt.body, prefix)
-                yield from body(stmt.orelse, prefix)
 
-    yield from body(tree.body, module)
+def _classes_in(stmts: list[ast.stmt], prefix: str) -> Iterator[tuple[str, ast.ClassDef]]:
+    # not a closure: a recursive inner function is a cycle, and the cycle collector is off during a run
+    for stmt in stmts:
+        if isinstance(stmt, ast.ClassDef):
+            qualname = f"{prefix}.{stmt.name}"
+            yield qualname, stmt
+            yield from _classes_in(stmt.body, qualname)
+        elif isinstance(stmt, (ast.If, ast.Try)):
+            yield from _classes_in(stmt.body, prefix)
+            yield from _classes_in(stmt.orelse, prefix)
 
 
 class _ClassExtractor:
@@ -654,6 +656,8 @@ def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int], Modu
 
 
 def forget_trees() -> None:
+    for _, tree, _ in _TREES.values():
+        release(tree)
     _TREES.clear()
     _TREES_BYTES[0] = 0
 
