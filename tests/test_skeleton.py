@@ -13,6 +13,22 @@ from dbfix.versions import TargetVersions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+
+@pytest.fixture
+def whole_parses(monkeypatch) -> list[str]:
+    """Every text detection parses whole (`engine.parse_any`), in order."""
+    import dbfix.engine as engine
+
+    used: list[str] = []
+    real = engine.parse_any
+
+    def spy(text: str, where: str):
+        used.append(text)
+        return real(text, where)
+
+    monkeypatch.setattr(engine, "parse_any", spy)
+    return used
+
 MODULE = '''\
 """Docs with an example:
 
@@ -177,12 +193,12 @@ def test_bodies_where_a_trigger_matches_are_kept():
     assert isinstance(bodies["last"][0], ast.Expr)
 
 
-def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path):
+def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path, whole_parses: list[str]):
     """DBF003 finds `utcnow` in the one function that has it, from the index's partly cut tree, and the
     same as from a whole parse; with a rule that may look anywhere, the file is parsed whole."""
     from dbfix.codemod import all_codemods
     from dbfix.config import Config
-    from dbfix.engine import detect, parse_any
+    from dbfix.engine import detect
     from dbfix.index import forget_trees, parsed_tree
     from dbfix.versions import TargetVersions
 
@@ -207,32 +223,18 @@ def test_detection_on_a_tree_with_only_the_bodies_its_rules_need(tmp_path: Path)
     forget_trees()
     build_index([(path, None)], tmp_path, tests=TextTests(keep=(codemods[0].triggers,)))
     parsed = parsed_tree(str(path), source.encode())
-    everything = list(all_codemods())
-    used: list[ast.Module] = []
-    real_parse_any = parse_any
-
-    import dbfix.engine as engine
-
-    def spy(text: str, where: str):
-        used.append(text)
-        return real_parse_any(text, where)
-
-    engine.parse_any = spy
-    try:
-        detect(source, str(path), module, index, Config(), versions, everything, parsed)
-    finally:
-        engine.parse_any = real_parse_any
-    assert used == [source]  # DBF002 (`Enum`) may look into any function: the file was parsed whole
+    whole_parses.clear()
+    detect(source, str(path), module, index, Config(), versions, list(all_codemods()), parsed)
+    assert whole_parses == [source]  # DBF002 (`Enum`) may look into any function: the file was parsed whole
     forget_trees()
 
 
-def test_detection_cuts_a_file_the_index_did_not_parse(tmp_path: Path):
+def test_detection_cuts_a_file_the_index_did_not_parse(tmp_path: Path, whole_parses: list[str]):
     """A module no model lives in (the index skips it) that only DBF004 runs on: detection parses it
     without the bodies `.now(` is not in, and meets no finding, so never parses it whole."""
-    import dbfix.engine as engine
     from dbfix.codemod import all_codemods
     from dbfix.config import Config
-    from dbfix.engine import detect, parse_any
+    from dbfix.engine import detect
 
     (tmp_path / "models.py").write_text(
         "from datetime import datetime\n"
@@ -251,23 +253,12 @@ def test_detection_cuts_a_file_the_index_did_not_parse(tmp_path: Path):
     codemods = [c for c in all_codemods() if c.code == "DBF004"]
     versions = TargetVersions(python=(3, 12), sqlalchemy=(2, 0), sqlmodel=None, pydantic=None)
     assert codemods[0].wanted(source, index, Config(), versions)
-    used: list[str] = []
-    real_parse_any = parse_any
-
-    def spy(text: str, where: str):
-        used.append(text)
-        return real_parse_any(text, where)
-
-    engine.parse_any = spy
-    try:
-        assert detect(source, "use.py", ("use", False), index, Config(), versions, codemods) == []
-        assert used == []
-        aware = source.replace("datetime.now()", "datetime.now(timezone.utc)").replace("import datetime", "import datetime, timezone")
-        found = detect(aware, "use.py", ("use", False), index, Config(), versions, codemods)
-        assert len(found) == 1 and found[0].span.line == 8  # the cut tree still finds in the body it kept
-        assert used == [aware]  # and then the whole file is parsed, to prove it parses
-    finally:
-        engine.parse_any = real_parse_any
+    assert detect(source, "use.py", ("use", False), index, Config(), versions, codemods) == []
+    assert whole_parses == []
+    aware = source.replace("datetime.now()", "datetime.now(timezone.utc)").replace("import datetime", "import datetime, timezone")
+    found = detect(aware, "use.py", ("use", False), index, Config(), versions, codemods)
+    assert len(found) == 1 and found[0].span.line == 8  # the cut tree still finds in the body it kept
+    assert whole_parses == [aware]  # and then the whole file is parsed, to prove it parses
 
 
 @pytest.mark.parametrize("imports", ["import datetime\nimport sqlalchemy\n", "import datetime\n"], ids=["indexed", "not-indexed"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from dbfix.codemods.datetime_default_mismatch import DatetimeDefaultMismatch
 from dbfix.codemods.reserved_attribute import ReservedAttribute
 
@@ -77,22 +78,28 @@ def test_findings_in_a_file_that_declares_nothing_are_still_found(tmp_path: Path
     assert not unrelated.findings
 
 
-def test_a_file_no_trigger_matches_is_read_once(tmp_path: Path, monkeypatch) -> None:
-    """The index reads every file; one in which no rule's trigger matches is not read again. A file that
-    does not decode is still read again, and reported."""
+@pytest.fixture
+def processed(monkeypatch) -> list[str]:
+    """The name of every file the per-file pass processes, in order."""
     import dbfix.engine
 
-    root = _project(tmp_path)
-    (root / "app" / "plain.py").write_text("def add(a, b):\n    return a + b\n")
-    (root / "app" / "latin.py").write_bytes(b"# -*- coding: ascii -*-\nname = '\xe9'\n")
-    processed: list[str] = []
+    names: list[str] = []
     real = dbfix.engine.process_file
 
     def spy(path: Path, job, data=None):
-        processed.append(path.name)
+        names.append(path.name)
         return real(path, job, data)
 
     monkeypatch.setattr(dbfix.engine, "process_file", spy)
+    return names
+
+
+def test_a_file_no_trigger_matches_is_read_once(tmp_path: Path, processed: list[str]) -> None:
+    """The index reads every file; one in which no rule's trigger matches is not read again. A file that
+    does not decode is still read again, and reported."""
+    root = _project(tmp_path)
+    (root / "app" / "plain.py").write_text("def add(a, b):\n    return a + b\n")
+    (root / "app" / "latin.py").write_bytes(b"# -*- coding: ascii -*-\nname = '\xe9'\n")
     outcome = run([root], Config(root=root), apply=False, write=False, jobs=1)
     assert "plain.py" not in processed and {"service.py", "latin.py"} <= set(processed)
     by_name = {Path(r.path).name: r for r in outcome.results}
@@ -101,19 +108,9 @@ def test_a_file_no_trigger_matches_is_read_once(tmp_path: Path, monkeypatch) -> 
     assert "DBF004" in {f.code for f in by_name["service.py"].findings}
 
 
-def test_a_file_only_an_inactive_rule_may_find_in_is_read_once(tmp_path: Path, monkeypatch) -> None:
+def test_a_file_only_an_inactive_rule_may_find_in_is_read_once(tmp_path: Path, processed: list[str]) -> None:
     """`x.model_dump()` matches DBF001's trigger, which is active only where a model declares a reserved
     name: the file is processed in such a project, and not read again in one without."""
-    import dbfix.engine
-
-    processed: list[str] = []
-    real = dbfix.engine.process_file
-
-    def spy(path: Path, job, data=None):
-        processed.append(path.name)
-        return real(path, job, data)
-
-    monkeypatch.setattr(dbfix.engine, "process_file", spy)
     for declares in (True, False):
         (tmp_path / str(declares)).mkdir()
         root = _project(tmp_path / str(declares))
