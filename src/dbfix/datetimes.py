@@ -331,8 +331,14 @@ def default_values(ctx: FileContext) -> list[ast.expr]:
     return found
 
 
+_UTC_METHODS = ("utcnow", "utcfromtimestamp")
+
+
 def mentions_utcnow(ctx: FileContext, expr: ast.AST) -> bool:
-    return any(datetime_method(ctx, n) in ("utcnow", "utcfromtimestamp") for n in ast.walk(expr))
+    # the attribute's name first: naming it (`datetime_method`) resolves the whole chain
+    return any(
+        isinstance(n, ast.Attribute) and n.attr in _UTC_METHODS and datetime_method(ctx, n) in _UTC_METHODS for n in ast.walk(expr)
+    )
 
 
 _DATETIME_COLUMNS: weakref.WeakKeyDictionary[ProjectIndex, tuple[frozenset[str], frozenset[str]]] = weakref.WeakKeyDictionary()
