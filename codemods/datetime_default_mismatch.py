@@ -70,9 +70,8 @@ class DatetimeDefaultMismatch(Codemod):
         if "Table(" in source or defines_mapped_class(source, index):
             return True
         models, attrs = datetime_columns(index)
-        if not any(attr in source for attr in attrs):
-            return False
-        return not models.isdisjoint(identifiers(source))
+        words = identifiers(source)  # one scan of the text, not one per column name
+        return not attrs.isdisjoint(words) and not models.isdisjoint(words)
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for value in default_values(ctx):
