@@ -55,3 +55,31 @@ def test_a_tree_detection_is_done_with_is_freed_without_the_collector(tmp_path):
         assert alive() is None
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_the_index_leaves_no_tree_to_the_collector(tmp_path, monkeypatch):
+    """Trees the index does not keep (over its budget, or parsed again in the second pass for a file the
+    cache gave the first pass of) are freed by reference counts."""
+    import ast
+    from pathlib import Path
+
+    import dbfix.index
+    from dbfix.index import build_index, forget_trees
+
+    fixtures = sorted((Path(__file__).parent / "fixtures").rglob("*.py"))
+    monkeypatch.setattr(dbfix.index, "_KEEP_TREES_BYTES", 0)
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        gc.collect()
+        index = build_index([(p, None) for p in fixtures], Path(__file__).parent / "fixtures")
+        assert len(index.modules) > 100
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, ast.Module)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        forget_trees()
+        (gc.enable if was else gc.disable)()
+    assert left == []

@@ -639,10 +639,13 @@ _TREES: dict[str, tuple[str, ast.Module, ModuleNames]] = {}
 _TREES_BYTES = [0]
 
 
-def _keep(key: str, content: str, parsed: tuple[ast.Module, ModuleNames], size: int) -> None:
+def _keep(key: str, content: str, parsed: tuple[ast.Module, ModuleNames], size: int) -> bool:
+    """Keep the tree for this process's later passes, if the budget allows; whether it was kept."""
     if _TREES_BYTES[0] + size <= _KEEP_TREES_BYTES:
         _TREES[key] = (content, *parsed)
         _TREES_BYTES[0] += size
+        return True
+    return False
 
 
 def parsed_tree(key: str, data: bytes) -> tuple[ast.Module, frozenset[int], ModuleNames, bool] | None:
@@ -792,8 +795,11 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     parsed = _parse(Path(key), data, root, _matches(tests.whole, data), "|".join(tests.keep) if _matches(tests.keep, data) else None)
     if parsed is None:
         return content, matters, stamp, None, quiet
-    _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
-    return content, matters, stamp, _first_facts(key, parsed), quiet
+    kept = _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
+    first = _first_facts(key, parsed)
+    if not kept:
+        release(parsed[0])  # see `dbfix.astwalk.release`
+    return content, matters, stamp, first, quiet
 
 
 def _only_rules(data: bytes, matters: bool, tests: TextTests) -> frozenset[str] | None:
@@ -824,10 +830,13 @@ def _second_pass(task: tuple[str, str, ModuleFacts, bytes | None]) -> ModuleFact
     preliminary, root = shared()
     kept = _TREES.get(key)
     if kept is not None and kept[0] == content:
-        parsed: tuple[ast.Module, ModuleNames] | None = (kept[1], kept[2])
-    else:
-        parsed = _parse_bytes(key, data, root)
-    return _complete(preliminary, first, parsed) if parsed is not None else None
+        return _complete(preliminary, first, (kept[1], kept[2]))
+    parsed = _parse_bytes(key, data, root)  # read from the cache in the first pass, or over the budget
+    if parsed is None:
+        return None
+    facts = _complete(preliminary, first, parsed)
+    release(parsed[0])  # no later pass has this tree: free it now (see `dbfix.astwalk.release`)
+    return facts
 
 
 def _first_facts(key: str, parsed: tuple[ast.Module, ModuleNames]) -> ModuleFacts:
