@@ -122,3 +122,17 @@ def test_a_file_only_an_inactive_rule_may_find_in_is_read_once(tmp_path: Path, p
         assert ("dumps.py" in processed) is declares
         assert "models.py" in processed
         assert not next(r for r in outcome.results if r.path.endswith("dumps.py")).findings
+
+
+def test_names_with_letters_beyond_ascii_are_words(tmp_path: Path) -> None:
+    """A column `créé_le` written in another module is still a reason to parse that module (DBF004)."""
+    root = _project(tmp_path)
+    models = MODELS.replace("seen_at", "créé_le").replace('    metadata = mapped_column("metadata", DateTime)\n', "")
+    service = SERVICE.replace("seen_at", "créé_le").replace("    print(event.metadata)\n", "")
+    assert "metadata" not in models + service  # the only datetime column is `créé_le`
+    (root / "app" / "models.py").write_text(models, encoding="utf-8")
+    (root / "app" / "service.py").write_text(service, encoding="utf-8")
+    outcome = run([root], Config(root=root), apply=False, write=False, jobs=1)
+    service = next(r for r in outcome.results if r.path.endswith("service.py"))
+    assert "DBF004" in {f.code for f in service.findings}
+

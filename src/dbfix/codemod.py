@@ -191,10 +191,11 @@ class Codemod:
 @lru_cache(maxsize=1)
 def identifiers(source: str) -> frozenset[str]:
     """Every word of `source` (for `Codemod.wanted`: several rules ask about the same file in a row)."""
-    return frozenset(_WORD.findall(source))
+    return frozenset((_ASCII_WORD if source.isascii() else _WORD).findall(source))
 
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ASCII_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the same words in ASCII text, scanned faster
+_WORD = re.compile(r"[^\W\d]\w*")  # a Python identifier may hold any letter (`créé_le`)
 
 
 @lru_cache(maxsize=1)
