@@ -23,6 +23,12 @@ class Scope:
     def bind(self, name: str, qualname: str) -> None:
         target = self
         if name in self.globals:
+            if self.kind == "function":
+                # a module name a function rebinds at run time: unknown inside it, and what the module
+                # binds outside it, as the index reads it (function bodies are walked only on demand,
+                # so a module binding added here would change answers with the order of questions)
+                self.bindings.setdefault(name, []).append(LOCAL)
+                return
             while target.parent is not None:
                 target = target.parent
         target.bindings.setdefault(name, []).append(qualname)
