@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -25,6 +26,16 @@ def _fails_here(task: int) -> int:
     if os.getpid() == PARENT:
         raise ValueError("broken here")
     return task
+
+
+def _slow_write_or_fail_here(task: tuple[str, int]) -> int:
+    folder, number = task
+    if os.getpid() == PARENT:
+        raise ValueError("broken here")
+    time.sleep(0.05)  # still writing when the parent fails
+    with open(os.path.join(folder, f"{number}.done"), "w") as handle:
+        handle.write("whole")
+    return number
 
 
 def _tasks(count: int) -> list[tuple[str, int]]:
@@ -56,3 +67,13 @@ def test_a_failure_here_raises_and_the_next_phase_starts_clean():
         with pytest.raises(ValueError):
             pool.map(_fails_here, _tasks(20))
         assert [r[0] for r in pool.map(_where, _tasks(20))] == list(range(20))
+
+
+def test_a_failure_here_lets_the_workers_finish_what_they_write(tmp_path):
+    tasks = [(f"file_{i}.py", (str(tmp_path), i)) for i in range(20)]
+    with Shards(2) as pool:
+        with pytest.raises(ValueError):
+            pool.map(_slow_write_or_fail_here, tasks)
+        theirs = [number for key, (_, number) in tasks if pool.owner(key) != 0]
+    assert theirs and sorted(int(p.stem) for p in tmp_path.glob("*.done")) == sorted(theirs)
+

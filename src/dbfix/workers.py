@@ -96,7 +96,9 @@ class Shards:
             for i in shares[0]:
                 results[i] = fn(tasks[i][1])
         except BaseException:
-            self._stop()  # the workers' answers to this phase would be read as the next one's
+            # the workers finish their share (a file being written is written whole; on Ctrl-C they stop
+            # too), and their answers are read, or the next phase would read them as its own
+            self._drain()
             raise
         failure = None
         for conn, share in zip(self._conns, shares[1:]):
@@ -113,9 +115,12 @@ class Shards:
             self.close()  # a broken worker is not used again; the next phase starts fresh ones
         return results
 
-    def _stop(self) -> None:
-        for process in self._procs:
-            process.terminate()
+    def _drain(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.recv()
+            except (EOFError, OSError):
+                pass
         self.close()
 
     def close(self) -> None:
