@@ -81,9 +81,11 @@ def default_type_name(enum_qualname: str) -> str:
 
 
 def quote(identifier: str) -> str:
-    from sqlalchemy.dialects.postgresql.base import PGDialect
+    from dbfix.schema import (
+        quote as quote_once,  # one dialect for the run: a new one per name is a cycle
+    )
 
-    return PGDialect().identifier_preparer.quote(identifier)
+    return quote_once(identifier)
 
 
 def qualified(name: str, schema: str | None) -> str:
