@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbfix.codemod import Codemod, FileContext, defines_mapped_class, identifiers
+from dbfix.codemod import Codemod, FileContext, defines_mapped_class, mentions_any
 from dbfix.config import Config
 from dbfix.datetimes import (
     awareness,
@@ -70,8 +70,7 @@ class DatetimeDefaultMismatch(Codemod):
         if "Table(" in source or defines_mapped_class(source, index):
             return True
         models, attrs = datetime_columns(index)
-        words = identifiers(source)  # one scan of the text, not one per column name
-        return not attrs.isdisjoint(words) and not models.isdisjoint(words)
+        return mentions_any(source, attrs) and mentions_any(source, models)  # one scan of the text
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         for value in default_values(ctx):

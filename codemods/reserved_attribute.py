@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from dbfix.codemod import Codemod, FileContext, defines_mapped_class, identifiers
+from dbfix.codemod import Codemod, FileContext, defines_mapped_class, mentions_any
 from dbfix.config import Config
 from dbfix.findings import Edit, Finding
 from dbfix.index import (
@@ -283,7 +283,7 @@ class ReservedAttribute(Codemod):
         attrs = plans_for(index, config.rename_metadata_to, sa is not None and tuple(sa) >= (2, 1)).attrs()
         if not any(attr in source for attr in attrs):
             return False
-        return not _affected_class_names(index).isdisjoint(identifiers(source))
+        return mentions_any(source, _affected_class_names(index))
 
     def detect(self, ctx: FileContext) -> Iterator[Finding]:
         sa = ctx.versions.sqlalchemy
