@@ -234,12 +234,18 @@ class ModuleNames:
 
     def _expr(self, node: ast.expr, scope: Scope) -> None:
         stack: list[ast.AST] = [node]
+        scope_of = self._scope_of
         while stack:
             current = stack.pop()
-            if isinstance(current, ast.Name):
-                self._scope_of[id(current)] = scope
-                if isinstance(current.ctx, ast.Store):  # walrus
-                    scope.bind(current.id, LOCAL)
+            kind = current.__class__
+            if kind is ast.Name:
+                scope_of[id(current)] = scope
+                if current.ctx.__class__ is ast.Store:  # type: ignore[attr-defined]  # walrus
+                    scope.bind(current.id, LOCAL)  # type: ignore[attr-defined]
+            elif kind is ast.Attribute:
+                stack.append(current.value)  # type: ignore[attr-defined]  # the most common node: its only child
+            elif kind is ast.Constant:
+                continue
             elif isinstance(current, ast.Lambda):
                 self._arguments_defaults(current.args, scope)
                 inner = Scope("function", scope)
