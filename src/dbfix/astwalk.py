@@ -54,22 +54,36 @@ class TreeNodes:
         parents: dict[int, ast.AST] = {}
         stack: list = [tree]
         depth = 0  # how many functions the nodes now on top of the stack are in
+        fields_of = _CHILD_FIELDS
         while stack:
             node = stack.pop()
             if node is _LEAVE:
                 depth -= 1
                 continue
             kind = node.__class__
-            by_type.setdefault(kind, []).append(node)
+            found = by_type.get(kind)
+            if found is None:
+                by_type[kind] = [node]
+            else:
+                found.append(node)
             if not depth:
                 outside.setdefault(kind, []).append(node)
-            kids = children(node)
-            for child in kids:
-                parents[id(child)] = node
+            kids: list[ast.AST] = []  # `children`, inlined: this loop runs for every node of a module
+            for name in fields_of.get(kind) or _fields_of(kind):
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for item in value:
+                        if isinstance(item, _AST):
+                            kids.append(item)
+                            parents[id(item)] = node
+                elif isinstance(value, _AST):
+                    kids.append(value)
+                    parents[id(value)] = node
             if kind in _FUNCTIONS:
                 depth += 1
                 stack.append(_LEAVE)
-            stack.extend(reversed(kids))
+            kids.reverse()
+            stack.extend(kids)
         self.by_type, self.outside, self.parents = by_type, outside, parents
 
     def of(self, *types: type) -> list:
