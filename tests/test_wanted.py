@@ -139,14 +139,14 @@ def test_names_with_letters_beyond_ascii_are_words(tmp_path: Path) -> None:
 
 
 def test_defined_classes_reads_class_statements_only() -> None:
-    """As `^[ \\t]*class[ \\t]+(\\w+)` would read them, over every fixture and a few odd lines."""
+    """As `^[ \\t]*class[ \\t]+(name)` would read them, over every fixture and a few odd lines."""
     import re
 
     from dbfix.codemod import defined_classes
 
-    line_start = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
-    odd = "subclass Fake:\n  class Inner:\nx = 1; class_ = 2\n\tclass\tTabbed(Base):\nclass Last"
+    line_start = re.compile(r"^[ \t]*class[ \t]+([^\W\d]\w*)", re.MULTILINE)
+    odd = "subclass Fake:\n  class Inner:\nx = 1; class_ = 2\n\tclass\tTabbed(Base):\nclass Événement:\nclass Last"
     texts = [odd, *(p.read_text(encoding="utf-8") for p in sorted((Path(__file__).parent / "fixtures").rglob("*.py")))]
     for text in texts:
         assert defined_classes(text) == frozenset(line_start.findall(text))
-    assert defined_classes(odd) == {"Inner", "Tabbed", "Last"}
+    assert defined_classes(odd) == {"Inner", "Tabbed", "Événement", "Last"}

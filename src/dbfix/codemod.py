@@ -222,7 +222,7 @@ def defined_classes(source: str) -> frozenset[str]:
     return frozenset(found)
 
 
-_CLASS = re.compile(r"class[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
+_CLASS = re.compile(r"class[ \t]+([^\W\d]\w*)")
 
 
 def defines_schema(source: str, index: ProjectIndex) -> bool:
