@@ -150,3 +150,18 @@ def test_defined_classes_reads_class_statements_only() -> None:
     for text in texts:
         assert defined_classes(text) == frozenset(line_start.findall(text))
     assert defined_classes(odd) == {"Inner", "Tabbed", "Événement", "Last"}
+
+
+def test_a_model_named_beyond_ascii_gets_the_schema_rules(tmp_path: Path) -> None:
+    """`class Événement(Base)`: its module defines a model, so DBF007 looks at its 70-character column."""
+    root = _project(tmp_path)
+    long_name = "a" * 70
+    (root / "app" / "models.py").write_text(
+        MODELS.replace("class Event(Base)", "class Événement(Base)").replace(
+            "    metadata = mapped_column", f'    code = mapped_column("{long_name}", DateTime)\n    metadata = mapped_column'
+        ),
+        encoding="utf-8",
+    )
+    outcome = run([root], Config(root=root), apply=False, write=False, jobs=1)
+    models = next(r for r in outcome.results if r.path.endswith("models.py"))
+    assert "DBF007" in {f.code for f in models.findings}
