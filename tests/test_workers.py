@@ -77,3 +77,17 @@ def test_a_failure_here_lets_the_workers_finish_what_they_write(tmp_path):
         theirs = [number for key, (_, number) in tasks if pool.owner(key) != 0]
     assert theirs and sorted(int(p.stem) for p in tmp_path.glob("*.done")) == sorted(theirs)
 
+
+
+def test_a_worker_that_died_between_phases_has_its_share_done_here():
+    import signal
+
+    tasks = _tasks(40)
+    with Shards(2) as pool:
+        first = pool.map(_where, tasks, state={"phase": 1})
+        worker = next(pid for _, pid, _ in first if pid != PARENT)
+        os.kill(worker, signal.SIGKILL)
+        os.waitpid(worker, 0)
+        again = pool.map(_where, tasks, state={"phase": 2})
+    assert [r[0] for r in again] == list(range(40)) and {r[2]["phase"] for r in again} == {2}
+    assert {pid for _, pid, _ in again} == {PARENT}

@@ -88,8 +88,13 @@ class Shards:
         for position, (key, _) in enumerate(tasks):
             shares[self.owner(key)].append(position)
         blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL) if state is not None and self._conns else None  # once for all
+        sent: list[str | None] = []  # per worker: None, or why it has no answer coming
         for conn, share in zip(self._conns, shares[1:]):
-            conn.send((fn, [tasks[i][1] for i in share], blob))
+            try:
+                conn.send((fn, [tasks[i][1] for i in share], blob))
+                sent.append(None)
+            except OSError as exc:  # it ended since the last phase (killed, out of memory)
+                sent.append(f"the worker process ended: {exc!r}")
         results: list[Any] = [None] * len(tasks)
         _SHARED = state
         try:
@@ -98,12 +103,12 @@ class Shards:
         except BaseException:
             # the workers finish their share (a file being written is written whole; on Ctrl-C they stop
             # too), and their answers are read, or the next phase would read them as its own
-            self._drain()
+            self._drain(sent)
             raise
         failure = None
-        for conn, share in zip(self._conns, shares[1:]):
+        for conn, share, gone in zip(self._conns, shares[1:], sent):
             try:
-                ok, payload = conn.recv()
+                ok, payload = (False, gone) if gone else conn.recv()
             except (EOFError, OSError) as exc:
                 ok, payload = False, f"the worker process ended: {exc!r}"
             if not ok:
@@ -115,10 +120,11 @@ class Shards:
             self.close()  # a broken worker is not used again; the next phase starts fresh ones
         return results
 
-    def _drain(self) -> None:
-        for conn in self._conns:
+    def _drain(self, sent: list[str | None]) -> None:
+        for conn, gone in zip(self._conns, sent):
             try:
-                conn.recv()
+                if not gone:
+                    conn.recv()
             except (EOFError, OSError):
                 pass
         self.close()
