@@ -133,9 +133,9 @@ class Shards:
         for conn in self._conns:
             try:
                 conn.send(None)
-                conn.close()
             except OSError:
-                pass
+                pass  # it has ended: its end of the pipe is closed
+            conn.close()
         for process in self._procs:
             process.join(timeout=5)
             if process.is_alive():
