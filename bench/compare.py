@@ -85,6 +85,7 @@ def main() -> None:
     python = args.python or installed_python()
     dbfix = [python, "-m", "dbfix"]
     ruff = shutil.which("ruff")
+    ruff = os.path.abspath(ruff) if ruff else None  # found through a relative PATH entry, it must still run in TREE
     commands: dict[str, list[str]] = {
         "floor (read + prefilter)": [python, "-c", FLOOR, str(tree)],
         "dbfix check (cold)": [*dbfix, "check", "--no-cache", "-q", "."],
