@@ -5,10 +5,8 @@ from __future__ import annotations
 import ast
 import codecs
 import dataclasses
-import functools
 import io
 import os
-import re
 import sys
 import tempfile
 import tokenize
@@ -162,7 +160,7 @@ def _local_skeleton(source: str, codemods: Sequence[type[Codemod]]) -> ast.Modul
         return None
     from dbfix.skeleton import parse_skeleton
 
-    return parse_skeleton(source, _trigger("|".join(f"(?:{c.triggers})" for c in codemods)))
+    return parse_skeleton(source, "|".join(_any_trigger(codemods)))
 
 
 def parse_any(source: str, path: str) -> tuple[ast.Module, frozenset[int]]:
@@ -198,11 +196,6 @@ def _newer_syntax(source: str) -> bool:
     except Exception:  # libcst raises ParserSyntaxError and, on odd input, others
         return False
     return True
-
-
-@functools.cache
-def _trigger(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 def _choose(findings: list[Finding], config: Config) -> list[Finding]:
@@ -546,7 +539,7 @@ def text_tests(codemods: Sequence[type[Codemod]]) -> TextTests:
         keep=_any_trigger([c for c in codemods if c.local_triggers]),
         anywhere=_any_trigger([c for c in always if not c.declarations_only]),
         declaring=_any_trigger([c for c in always if c.declarations_only]),
-        sometimes=tuple((c.code, f"(?:{c.triggers or ''})", c.declarations_only) for c in codemods if _sometimes_active(c)),
+        sometimes=tuple((c.code, _grouped_trigger(c), c.declarations_only) for c in codemods if _sometimes_active(c)),
     )
 
 
@@ -557,8 +550,13 @@ def _sometimes_active(codemod: type[Codemod]) -> bool:
 
 def _any_trigger(codemods: Sequence[type[Codemod]]) -> tuple[str, ...]:
     """The codemods' triggers, each once; a repeated run (`{64,}`) scans slowest and comes last."""
-    triggers = dict.fromkeys(f"(?:{c.triggers or ''})" for c in codemods)
+    triggers = dict.fromkeys(_grouped_trigger(c) for c in codemods)
     return tuple(sorted(triggers, key=lambda t: "{" in t))
+
+
+def _grouped_trigger(codemod: type[Codemod]) -> str:
+    """The codemod's trigger in a group of its own, to join with others by `|`."""
+    return f"(?:{codemod.triggers or ''})"
 
 
 def run(

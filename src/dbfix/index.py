@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import functools
 import io
 import os
 import pickle
@@ -867,7 +866,7 @@ def _parse_skeleton(data: bytes, keep: str | None = None) -> ast.Module | None:
     text = _source_text(data)
     # a tree with every body cut serves the index alone (no rule's trigger asked for a body, see
     # `Codemod.local_triggers`), which reads no parameter: they go too
-    tree = parse_skeleton(text, _regex(keep, False) if keep is not None else None, bare=keep is None) if text is not None else None
+    tree = parse_skeleton(text, keep, bare=keep is None) if text is not None else None
     if tree is None:
         return None
     tree.dbfix_all_cut = keep is None  # type: ignore[attr-defined]  # no body kept for a rule: seldom detected
@@ -896,11 +895,6 @@ def read_file(path: Path) -> bytes | None:
 
 
 _REFLECTS = re.compile(rb"\.[\s\\]*reflect\b|autoload_with")  # `metadata.reflect(...)`, `Table(..., autoload_with=...)`
-
-
-@functools.cache
-def _regex(pattern: str, binary: bool) -> re.Pattern:
-    return re.compile(pattern.encode() if binary else pattern)
 
 
 def _matches(patterns: tuple[str, ...], data: bytes) -> bool:

@@ -14,6 +14,7 @@ for. When either fails, the caller parses the whole text.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 _DEF = re.compile(r"def[ \t]+\w")  # a `def` anywhere; the text before it on its line is checked apart
@@ -119,6 +120,11 @@ def skeleton(text: str, keep: re.Pattern[str] | None = None, bare: bool = False)
     return "".join(pieces), cuts
 
 
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
 _SIGNATURE = re.compile(r"\w*[ \t]*\(")  # the rest of the name, then the parameters' parenthesis
 
 
@@ -161,10 +167,11 @@ def cuts_hold(tree: ast.Module, cuts: list[Cut]) -> bool:
     return seen == len(cuts)
 
 
-def parse_skeleton(text: str, keep: re.Pattern[str] | None = None, bare: bool = False) -> ast.Module | None:
-    """The tree of `text` without its function bodies (but those `keep` matches in), or None when nothing
-    was cut, the skeleton does not parse, or a cut did not hold (then the caller parses the whole text)."""
-    cut = skeleton(text, keep, bare)
+def parse_skeleton(text: str, keep: str | None = None, bare: bool = False) -> ast.Module | None:
+    """The tree of `text` without its function bodies (but those the regex `keep` matches in), or None
+    when nothing was cut, the skeleton does not parse, or a cut did not hold (then the caller parses the
+    whole text)."""
+    cut = skeleton(text, _compiled(keep) if keep is not None else None, bare)
     if cut is None:
         return None
     try:
