@@ -773,8 +773,8 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     """Read (unless given), prefilter, and parse one file; its module-level facts if it can matter.
 
     Returns (content digest or None if unreadable, prefilter verdict, (size, mtime) when read from disk,
-    facts or None when unparsable, the only rules that may find anything in it (`_only_rules`)). The tree stays in this
-    process for the second pass and detection.
+    facts or None when unparsable, the only rules that may find anything in it (`_only_rules`)). The
+    tree stays in this process for the second pass and detection.
     """
     key, data = task
     root, tests, tell_silent = shared()
@@ -787,11 +787,11 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
         except OSError:
             return None, False, None, None, None
         stamp = (stat.st_size, stat.st_mtime_ns) if stat.st_size == len(data) else None
-    content, matters = digest(data), may_matter(data)
-    quiet = _only_rules(data, matters, tests) if tell_silent else None
+    content, matters, hits = digest(data), may_matter(data), _TriggerHits(data)
+    quiet = _only_rules(hits, matters, tests) if tell_silent else None
     if not (matters or os.path.basename(key) == "__init__.py"):
         return content, matters, stamp, None, quiet
-    parsed = _parse(Path(key), data, root, _matches(tests.whole, data), "|".join(tests.keep) if _matches(tests.keep, data) else None)
+    parsed = _parse(Path(key), data, root, hits.any(tests.whole), "|".join(tests.keep) if hits.any(tests.keep) else None)
     if parsed is None:
         return content, matters, stamp, None, quiet
     kept = _keep(key, content, parsed, getattr(parsed[0], "dbfix_skeleton_size", len(data)))
@@ -801,17 +801,33 @@ def _first_pass(task: tuple[str, bytes | None]) -> FirstPass:
     return content, matters, stamp, first, quiet
 
 
-def _only_rules(data: bytes, matters: bool, tests: TextTests) -> frozenset[str] | None:
+class _TriggerHits:
+    """Which triggers match one file's text, each searched once: the groups of `TextTests` share some
+    (DBF003's and DBF004's are in `keep` and `anywhere`, DBF002's and DBF006's in `whole` and `declaring`)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._found: dict[str, bool] = {}
+
+    def hit(self, pattern: str) -> bool:
+        found = self._found.get(pattern)
+        if found is None:
+            found = self._found[pattern] = searcher(pattern, True)(self.data)
+        return found
+
+    def any(self, patterns: Iterable[str]) -> bool:
+        return any(self.hit(pattern) for pattern in patterns)
+
+
+def _only_rules(hits: _TriggerHits, matters: bool, tests: TextTests) -> frozenset[str] | None:
     """None if a rule active in every project may find something in this text (its triggers are
     necessary conditions), or it does not decode (the per-file pass reports such a file); else the codes
     of the rules active in some projects only that may (none: no rule can)."""
-    if _matches(tests.anywhere, data) or (matters and _matches(tests.declaring, data)):
+    if hits.any(tests.anywhere) or (matters and hits.any(tests.declaring)):
         return None
-    if not (data.isascii() or _source_text(data) is not None):
+    if not (hits.data.isascii() or _source_text(hits.data) is not None):
         return None
-    return frozenset(
-        code for code, trigger, declaring in tests.sometimes if (matters or not declaring) and searcher(trigger, True)(data)
-    )
+    return frozenset(code for code, trigger, declaring in tests.sometimes if (matters or not declaring) and hits.hit(trigger))
 
 
 def _source_text(data: bytes) -> str | None:
@@ -895,10 +911,6 @@ def read_file(path: Path) -> bytes | None:
 
 
 _REFLECTS = re.compile(rb"\.[\s\\]*reflect\b|autoload_with")  # `metadata.reflect(...)`, `Table(..., autoload_with=...)`
-
-
-def _matches(patterns: tuple[str, ...], data: bytes) -> bool:
-    return any(searcher(pattern, True)(data) for pattern in patterns)
 
 
 def _parse(path: Path, data: bytes, root: Path, whole: bool, keep: str | None) -> tuple[ast.Module, ModuleNames] | None:
