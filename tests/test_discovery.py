@@ -259,3 +259,37 @@ def test_deterministic_regardless_of_argument_order(tmp_path):
         Skipped(tmp_path / "skip", "excluded by 'skip/'"),
     ]
     assert len(first[0]) == 24
+
+
+GITIGNORE_LINES = [
+    "*.py[cod]", "__pycache__/", "/build", "dist/", "!dist/keep.py", "docs/**/*.py", "**/gen_*.py",
+    "a?c.py", "[ab]*.py", "!b_kept.py", "foo/bar/", "#comment", "", "\\#literal.py", "trailing\\ ",
+    "*.egg-info/", "logs/*", "!logs/.keep", "sub/**", "x/**/y/", "Ünïcode.py", "(?P<n>x).py",
+]
+PATHS = [
+    "a.py", "abc.py", "aXc.py", "b_kept.py", "bz.py", "build/", "build/x.py", "src/build/x.py", "dist/keep.py",
+    "dist/other.py", "dist/", "docs/a/b.py", "docs/b.py", "pkg/gen_x.py", "gen_y.py", "foo/bar/", "foo/bar/z.py",
+    "foo/bar", "#literal.py", "#comment", "trailing ", "m.egg-info/", "logs/x.py", "logs/.keep", "sub/a/b.py",
+    "x/q/y/", "x/y/", "x/q/y/z.py", "Ünïcode.py", "pkg/Ünïcode.py", "(?P<n>x).py", "nx.py", "zz/yy.py", "__pycache__/",
+]
+
+
+def test_combined_gitignore_regex_answers_as_pathspec_does():
+    """The one-regex shortcut says "no pattern matches" exactly where pathspec finds no pattern."""
+    import pathspec
+
+    from dbfix.discovery import _ignore
+
+    for lines in (GITIGNORE_LINES, GITIGNORE_LINES[::-1], GITIGNORE_LINES[:5], ["*"], ["!x.py"]):
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        ignore = _ignore(spec)
+        assert (ignore.any_pattern is None) == (lines == ["*"])  # pathspec writes `*` as an unanchored `.`
+        for path in PATHS:
+            expected = spec.check_file(path)
+            got = ignore.check(path)
+            if got is None:
+                assert expected.include is None, (lines, path)
+            else:
+                assert (got.include, got.index) == (expected.include, expected.index)
+        shortcut = sum(ignore.check(p) is None for p in PATHS)
+        assert shortcut == sum(spec.check_file(p).include is None for p in PATHS)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from dbfix import replay
 from dbfix.config import Config
@@ -22,8 +23,55 @@ SKIP_DIRS = frozenset({
 _ALEMBIC_MARKERS = frozenset({"env.py", "script.py.mako", "alembic.ini"})
 ALEMBIC_REASON = "Alembic migration script"
 
-# (length of the directory prefix to cut off, spec): patterns are relative to their file's directory
-_Ignores = tuple[tuple[int, "pathspec.GitIgnoreSpec"], ...]
+
+
+class _Ignore(NamedTuple):
+    """One ignore file's patterns, and one regex of them all: most paths match none of a project's
+    patterns, and one search tells so (pathspec tries each pattern in turn: 0.05 s for polar's 2,000 paths)."""
+
+    spec: pathspec.GitIgnoreSpec
+    any_pattern: re.Pattern[str] | None  # None: no combined regex could be made; ask `spec` every time
+
+    def check(self, path: str) -> pathspec.util.CheckResult | None:
+        """pathspec's answer for `path`; None when no pattern matches it."""
+        if self.any_pattern is not None and self.any_pattern.match(path) is None:
+            return None
+        return self.spec.check_file(path)
+
+
+def _ignore(spec: pathspec.GitIgnoreSpec) -> _Ignore:
+    return _Ignore(spec, _any_pattern(spec))
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+_ANY_DIRECTORY = "^(?:.+/)?"  # how pathspec starts a pattern without a slash: it matches in any directory
+
+
+def _any_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
+    """A regex that matches a path iff one of `spec`'s patterns does; None if their regexes cannot be
+    joined safely (other flags, back-references, one not anchored at the start).
+
+    The patterns that match in any directory share their start, so it is written once: each pattern
+    trying every `/` of the path on its own took longer than pathspec's own loop.
+    """
+    regexes = [p.regex for p in spec.patterns if p.include is not None and getattr(p, "regex", None) is not None]
+    if not regexes or len({r.flags for r in regexes}) != 1 or any(not isinstance(r.pattern, str) for r in regexes):
+        return None
+    parts = [_NAMED_GROUP.sub("(?:", r.pattern) for r in regexes]  # a name may appear once in a regex
+    if any(not part.startswith("^") or "(?P=" in part or re.search(r"\\[1-9]", part) for part in parts):
+        return None
+    anywhere = [part[len(_ANY_DIRECTORY) :] for part in parts if part.startswith(_ANY_DIRECTORY)]
+    rooted = [part[1:] for part in parts if not part.startswith(_ANY_DIRECTORY)]
+    branches = [f"(?:.+/)?(?:{'|'.join(f'(?:{p})' for p in anywhere)})"] if anywhere else []
+    branches += [f"(?:{p})" for p in rooted]
+    try:
+        return re.compile(f"^(?:{'|'.join(branches)})", regexes[0].flags)
+    except re.error:
+        return None
+
+
+# (length of the directory prefix to cut off, patterns): patterns are relative to their file's directory
+_Ignores = tuple[tuple[int, _Ignore], ...]
 
 
 @dataclass(frozen=True)
@@ -74,11 +122,11 @@ class _Walker:
         self.root = root
         self.root_dir = os.path.join(root, "")
         self.exclude_patterns = [*config.exclude, *config.extend_exclude]
-        self.exclude = _spec_of(self.exclude_patterns) if self.exclude_patterns else None
+        self.exclude = _ignore(_spec_of(self.exclude_patterns)) if self.exclude_patterns else None
         self.gitignore = config.respect_gitignore
         self.found: set[str] = set()
         self.skipped: dict[str, str] = {}
-        self._specs: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._specs: dict[str, _Ignore | None] = {}
 
     def walk_top(self, top: str) -> None:
         """Walk a directory named on the command line: its own name is never checked, only its contents."""
@@ -103,12 +151,13 @@ class _Walker:
         # `top`'s own .gitignore is read by _walk
         return files + [(d, os.path.join(d, ".gitignore")) for d in reversed(ancestors[1 : i + 1])]
 
-    def _spec(self, file: str) -> pathspec.GitIgnoreSpec | None:
+    def _spec(self, file: str) -> _Ignore | None:
         if file not in self._specs:
             replay.note_dir(os.path.dirname(file))
             if os.path.exists(file):
                 replay.note_file(file)
-            self._specs[file] = _read_gitignore(file)
+            spec = _read_gitignore(file)
+            self._specs[file] = _ignore(spec) if spec is not None else None
         return self._specs[file]
 
     def _walk(self, top: str, ignores: _Ignores, alembic: bool) -> None:
@@ -147,13 +196,13 @@ class _Walker:
     def _ignored(self, path: str, ignores: _Ignores, slash: str) -> str | None:
         # the trailing slash lets directory-only patterns such as `build/` match
         if self.exclude is not None and path.startswith(self.root_dir):
-            result = self.exclude.check_file(path[len(self.root_dir) :] + slash)
-            if result.include and result.index is not None:
+            result = self.exclude.check(path[len(self.root_dir) :] + slash)
+            if result is not None and result.include and result.index is not None:
                 return f"excluded by {self.exclude_patterns[result.index]!r}"
         # the deepest .gitignore that says anything about the path decides, as in git
         for prefix, spec in reversed(ignores):
-            result = spec.check_file(path[prefix:] + slash)
-            if result.include is not None:
+            result = spec.check(path[prefix:] + slash)
+            if result is not None and result.include is not None:
                 return "gitignored" if result.include else None
         return None
 
