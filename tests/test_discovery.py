@@ -107,6 +107,17 @@ def test_negation_cannot_reinclude_inside_ignored_directory(tmp_path):
     assert run(tmp_path)[0] == []
 
 
+def test_bracket_expression_holding_regex_text(tmp_path):
+    # `[(?P<n>]` is a class of six characters to git; in the regex pathspec writes it stays a class
+    make(tmp_path, "a/nx.py", "a/kx.py", "b/gen_a.py", "b/sub/kgen_a.py", "b/sub/zgen_a.py")
+    make(tmp_path, "a/.gitignore", content="[(?P<n>]x.py\n")
+    make(tmp_path, "b/.gitignore", content="*gen_*.py\n")
+    make(tmp_path, "b/sub/.gitignore", content="![(?P<k>]gen_*.py\n")
+    found, skipped = run(tmp_path)
+    assert found == ["a/kx.py", "b/sub/kgen_a.py"]
+    assert skipped == {"a/nx.py": "gitignored", "b/gen_a.py": "gitignored", "b/sub/zgen_a.py": "gitignored"}
+
+
 def test_git_info_exclude(tmp_path):
     make(tmp_path, "a.py", "local.py")
     make(tmp_path, ".git/info/exclude", content="local.py\n")
@@ -271,6 +282,7 @@ PATHS = [
     "dist/other.py", "dist/", "docs/a/b.py", "docs/b.py", "pkg/gen_x.py", "gen_y.py", "foo/bar/", "foo/bar/z.py",
     "foo/bar", "#literal.py", "#comment", "trailing ", "m.egg-info/", "logs/x.py", "logs/.keep", "sub/a/b.py",
     "x/q/y/", "x/y/", "x/q/y/z.py", "Ünïcode.py", "pkg/Ünïcode.py", "(?P<n>x).py", "nx.py", "zz/yy.py", "__pycache__/",
+    "Px.py", "(x.py", "foo/a", "foo/<", "./abc.py", "/dist/", "./pkg/gen_x.py",
 ]
 
 
@@ -280,10 +292,12 @@ def test_combined_gitignore_regex_answers_as_pathspec_does():
 
     from dbfix.discovery import _ignore
 
-    for lines in (GITIGNORE_LINES, GITIGNORE_LINES[::-1], GITIGNORE_LINES[:5], ["*"], ["!x.py"]):
+    # pathspec writes `*` as an unanchored `.`, and a class may hold the text `(?P<`: no shortcut for them
+    no_shortcut = (["*"], ["[(?P<n>]x.py"], ["a.py", "foo/[(?P<a>]"])
+    for lines in (GITIGNORE_LINES, GITIGNORE_LINES[::-1], GITIGNORE_LINES[:5], ["!x.py"], *no_shortcut):
         spec = pathspec.GitIgnoreSpec.from_lines(lines)
         ignore = _ignore(spec)
-        assert (ignore.any_pattern is None) == (lines == ["*"])  # pathspec writes `*` as an unanchored `.`
+        assert (ignore.any_pattern is None) == (lines in no_shortcut)
         for path in PATHS:
             expected = spec.check_file(path)
             got = ignore.check(path)
@@ -291,5 +305,6 @@ def test_combined_gitignore_regex_answers_as_pathspec_does():
                 assert expected.include is None, (lines, path)
             else:
                 assert (got.include, got.index) == (expected.include, expected.index)
-        shortcut = sum(ignore.check(p) is None for p in PATHS)
-        assert shortcut == sum(spec.check_file(p).include is None for p in PATHS)
+        if ignore.any_pattern is not None:
+            shortcut = sum(ignore.check(p) is None for p in PATHS)
+            assert shortcut == sum(spec.check_file(p).include is None for p in PATHS)

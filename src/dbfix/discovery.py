@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 import re
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -34,8 +35,12 @@ class _Ignore(NamedTuple):
 
     def check(self, path: str) -> pathspec.util.CheckResult | None:
         """pathspec's answer for `path`; None when no pattern matches it."""
-        if self.any_pattern is not None and self.any_pattern.match(path) is None:
-            return None
+        if self.any_pattern is not None:
+            from pathspec.util import normalize_file
+
+            # the path as pathspec matches it: `\\` made `/` on Windows, no leading `/` or `./`
+            if self.any_pattern.match(normalize_file(path)) is None:
+                return None
         return self.spec.check_file(path)
 
 
@@ -43,13 +48,13 @@ def _ignore(spec: pathspec.GitIgnoreSpec) -> _Ignore:
     return _Ignore(spec, _any_pattern(spec))
 
 
-_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+_DIRECTORY_MARK = "(?P<ps_d>/)"  # the one named group pathspec writes (a name may appear once in a regex)
 _ANY_DIRECTORY = "^(?:.+/)?"  # how pathspec starts a pattern without a slash: it matches in any directory
 
 
 def _any_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     """A regex that matches a path iff one of `spec`'s patterns does; None if their regexes cannot be
-    joined safely (other flags, back-references, one not anchored at the start).
+    joined safely (other flags, other groups named or referred to, one not anchored at the start).
 
     The patterns that match in any directory share their start, so it is written once: each pattern
     trying every `/` of the path on its own took longer than pathspec's own loop.
@@ -57,16 +62,19 @@ def _any_pattern(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     regexes = [p.regex for p in spec.patterns if p.include is not None and getattr(p, "regex", None) is not None]
     if not regexes or len({r.flags for r in regexes}) != 1 or any(not isinstance(r.pattern, str) for r in regexes):
         return None
-    parts = [_NAMED_GROUP.sub("(?:", r.pattern) for r in regexes]  # a name may appear once in a regex
-    if any(not part.startswith("^") or "(?P=" in part or re.search(r"\\[1-9]", part) for part in parts):
+    # only pathspec's own group is rewritten: `(?P<` in a character class (`[(?P<n>]x.py`) is text
+    parts = [r.pattern.replace(_DIRECTORY_MARK, "/") for r in regexes]
+    if any(not part.startswith("^") or "(?P" in part or re.search(r"\\[1-9]", part) for part in parts):
         return None
     anywhere = [part[len(_ANY_DIRECTORY) :] for part in parts if part.startswith(_ANY_DIRECTORY)]
     rooted = [part[1:] for part in parts if not part.startswith(_ANY_DIRECTORY)]
     branches = [f"(?:.+/)?(?:{'|'.join(f'(?:{p})' for p in anywhere)})"] if anywhere else []
     branches += [f"(?:{p})" for p in rooted]
     try:
-        return re.compile(f"^(?:{'|'.join(branches)})", regexes[0].flags)
-    except re.error:
+        with warnings.catch_warnings():  # pathspec has warned of a pattern already (`[[` is a "nested set")
+            warnings.simplefilter("ignore")
+            return re.compile(f"^(?:{'|'.join(branches)})", regexes[0].flags)
+    except (re.error, RecursionError, OverflowError):
         return None
 
 
