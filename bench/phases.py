@@ -2,7 +2,7 @@
 
     python bench/phases.py TREE [--jobs 2] [--repeat 3]
 
-Runs `dbfix check --no-cache -q` on TREE in this process (as the `dbfix` command does: the cycle
+Runs `dbfix check --no-cache -q .` in TREE (a project's root) in this process (as the `dbfix` command does: the cycle
 collector off), with timers around the run's phases and the parts of a phase that cost most, and prints
 the median of each over the repeats. With `--jobs 1` every part is this process's CPU time; with more,
 a parallel phase's time is this process's share plus its wait for the workers. What a command pays
@@ -48,20 +48,34 @@ def _timed(owner: object, name: str, label: str, into: Timings) -> Callable[[], 
     return lambda: setattr(owner, name, original)
 
 
-def _phase_map(into: Timings) -> Callable[[], None]:
-    """Time each `Shards.map` phase by the function it maps (the worker start-up included)."""
-    original = workers.Shards.map
-    phases = {"_first_pass": "first pass", "_second_pass": "second pass", "_process_in_worker": "detection"}
+_PHASES = {"_first_pass": "first pass", "_second_pass": "second pass"}
+
+
+def _phase_runs(into: Timings) -> Callable[[], None]:
+    """Time the index's two passes, whether a pool maps them (`Shards.map`) or this process alone does
+    (`run_here`: one process, or too few files to pay for the workers)."""
+    original_map, original_here = workers.Shards.map, index.run_here
 
     def map_(self: workers.Shards, fn: Callable, tasks: list, *, state: object = None) -> list:
         start = time.perf_counter()
         try:
-            return original(self, fn, tasks, state=state)
+            return original_map(self, fn, tasks, state=state)
         finally:
-            into[phases.get(fn.__name__, fn.__name__)] += time.perf_counter() - start
+            into[_PHASES.get(fn.__name__, fn.__name__)] += time.perf_counter() - start
 
-    workers.Shards.map = map_  # type: ignore[method-assign]
-    return lambda: setattr(workers.Shards, "map", original)
+    def here(fn: Callable, tasks: list, *, state: object = None) -> list:
+        start = time.perf_counter()
+        try:
+            return original_here(fn, tasks, state=state)
+        finally:
+            into[_PHASES.get(fn.__name__, fn.__name__)] += time.perf_counter() - start
+
+    workers.Shards.map, index.run_here = map_, here  # type: ignore[method-assign]
+
+    def undo() -> None:
+        workers.Shards.map, index.run_here = original_map, original_here  # type: ignore[method-assign]
+
+    return undo
 
 
 def one_run(tree: Path, jobs: int) -> Timings:
@@ -69,22 +83,18 @@ def one_run(tree: Path, jobs: int) -> Timings:
     undo = [
         _timed(engine, "discover", "walk the tree", into),
         _timed(engine, "versions_of", "read the versions", into),
+        _timed(engine, "_run_files", "detection", into),  # the files' pass, in a pool or not
         _timed(ast, "parse", "  ast.parse", into),
         _timed(skeleton, "skeleton", "  skeletons' text", into),
         _timed(index, "ModuleNames", "  module names (index)", into),
         _timed(index, "_only_rules", "  text tests (index)", into),
         _timed(engine, "detect", "  rules (detect)", into),
-        _phase_map(into),
+        _phase_runs(into),
     ]
-    if jobs == 1:  # no pool: the phases run through `run_here` and `process_file`
-        undo += [
-            _timed(index, "_first_pass", "first pass", into),
-            _timed(index, "_second_pass", "second pass", into),
-            _timed(engine, "process_file", "detection", into),
-        ]
-    cwd = os.getcwd()
+    cwd, argv = os.getcwd(), sys.argv
     os.chdir(tree)
     sys.argv = ["dbfix", "check", "--no-cache", "-q", "--jobs", str(jobs), "."]
+    gc.disable()  # as `dbfix.replay.main` does (see `dbfix.collector`); a run may have turned it on
     start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
@@ -92,6 +102,7 @@ def one_run(tree: Path, jobs: int) -> Timings:
     finally:
         into["total"] = time.perf_counter() - start
         os.chdir(cwd)
+        sys.argv = argv
         for restore in reversed(undo):
             restore()
         index.forget_trees()
@@ -110,10 +121,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    gc.disable()  # as `dbfix.replay.main` does (see `dbfix.collector`)
     runs = [one_run(args.tree.resolve(), args.jobs) for _ in range(args.repeat)]
     print(f"dbfix check --no-cache on {args.tree} with {args.jobs} process(es), median of {args.repeat} runs (s):")
-    print("  (indented: parts of the phases above; with more than one process, this process's share only)")
+    print("  (indented: the costliest parts, summed over the whole run; with more than one process, this")
+    print("  process's share only)")
     print(f"{'(importing dbfix, once)':28} {IMPORTS:7.3f}")
     for label in ORDER:
         values = [run.get(label, 0.0) for run in runs]
