@@ -25,7 +25,6 @@ _ALEMBIC_MARKERS = frozenset({"env.py", "script.py.mako", "alembic.ini"})
 ALEMBIC_REASON = "Alembic migration script"
 
 
-
 class _Ignore(NamedTuple):
     """One ignore file's patterns, and one regex of them all: most paths match none of a project's
     patterns, and one search tells so (pathspec tries each pattern in turn: 0.05 s for polar's 2,000 paths)."""
@@ -164,8 +163,7 @@ class _Walker:
             replay.note_dir(os.path.dirname(file))
             if os.path.exists(file):
                 replay.note_file(file)
-            spec = _read_gitignore(file)
-            self._specs[file] = _ignore(spec) if spec is not None else None
+            self._specs[file] = _read_gitignore(file)
         return self._specs[file]
 
     def _walk(self, top: str, ignores: _Ignores, alembic: bool) -> None:
@@ -221,7 +219,7 @@ def _spec_of(lines: list[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _read_gitignore(file: str) -> pathspec.GitIgnoreSpec | None:
+def _read_gitignore(file: str) -> _Ignore | None:
     try:
         with open(file, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
@@ -232,7 +230,7 @@ def _read_gitignore(file: str) -> pathspec.GitIgnoreSpec | None:
     except ValueError:
         # git skips a malformed line and keeps the rest
         spec = _spec_of([line for line in lines if _valid(line)])
-    return spec if any(p.include is not None for p in spec.patterns) else None
+    return _ignore(spec) if any(p.include is not None for p in spec.patterns) else None
 
 
 def _valid(line: str) -> bool:
