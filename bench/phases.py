@@ -2,9 +2,9 @@
 
     python bench/phases.py TREE [--jobs 2] [--repeat 3]
 
-Runs `dbfix check --no-cache -q .` in TREE (a project's root) in this process (as the `dbfix` command does: the cycle
-collector off), with timers around the run's phases and the parts of a phase that cost most, and prints
-the median of each over the repeats. With `--jobs 1` every part is this process's CPU time; with more,
+Runs `dbfix check --no-cache -q .` in TREE (a project's root) in this process (as the `dbfix` command
+does: the cycle collector off), with timers around the run's phases and the parts that cost most, and
+prints the median of each over the repeats. With `--jobs 1` every part is this process's CPU time; with more,
 a parallel phase's time is this process's share plus its wait for the workers. What a command pays
 once (starting Python, importing dbfix, `packaging` for the versions) is paid by the first run only:
 `bench/compare.py` times whole commands.
@@ -33,8 +33,9 @@ IMPORTS = time.perf_counter() - _START
 Timings = dict[str, float]
 
 
-def _timed(owner: object, name: str, label: str, into: Timings) -> Callable[[], None]:
-    """Wrap `owner.name` so that its time adds up in `into[label]`; returns the undo."""
+def _timed(owner: object, name: str, label: str | Callable[..., str], into: Timings) -> Callable[[], None]:
+    """Wrap `owner.name` so that its time adds up in `into[label]` (or the label `label(*args)` gives);
+    returns the undo."""
     original = getattr(owner, name)
 
     def wrapper(*args: object, **kwargs: object) -> object:
@@ -42,40 +43,17 @@ def _timed(owner: object, name: str, label: str, into: Timings) -> Callable[[], 
         try:
             return original(*args, **kwargs)
         finally:
-            into[label] += time.perf_counter() - start
+            into[label(*args) if callable(label) else label] += time.perf_counter() - start
 
     setattr(owner, name, wrapper)
     return lambda: setattr(owner, name, original)
 
 
-_PHASES = {"_first_pass": "first pass", "_second_pass": "second pass"}
+_PASSES = {"_first_pass": "first pass", "_second_pass": "second pass"}
 
 
-def _phase_runs(into: Timings) -> Callable[[], None]:
-    """Time the index's two passes, whether a pool maps them (`Shards.map`) or this process alone does
-    (`run_here`: one process, or too few files to pay for the workers)."""
-    original_map, original_here = workers.Shards.map, index.run_here
-
-    def map_(self: workers.Shards, fn: Callable, tasks: list, *, state: object = None) -> list:
-        start = time.perf_counter()
-        try:
-            return original_map(self, fn, tasks, state=state)
-        finally:
-            into[_PHASES.get(fn.__name__, fn.__name__)] += time.perf_counter() - start
-
-    def here(fn: Callable, tasks: list, *, state: object = None) -> list:
-        start = time.perf_counter()
-        try:
-            return original_here(fn, tasks, state=state)
-        finally:
-            into[_PHASES.get(fn.__name__, fn.__name__)] += time.perf_counter() - start
-
-    workers.Shards.map, index.run_here = map_, here  # type: ignore[method-assign]
-
-    def undo() -> None:
-        workers.Shards.map, index.run_here = original_map, original_here  # type: ignore[method-assign]
-
-    return undo
+def _pass(fn: Callable) -> str:
+    return _PASSES.get(fn.__name__, fn.__name__)
 
 
 def one_run(tree: Path, jobs: int) -> Timings:
@@ -89,7 +67,9 @@ def one_run(tree: Path, jobs: int) -> Timings:
         _timed(index, "ModuleNames", "  module names (index)", into),
         _timed(index, "_only_rules", "  text tests (index)", into),
         _timed(engine, "detect", "  rules (detect)", into),
-        _phase_runs(into),
+        # the index's two passes, mapped by the pool or run in this process (one process, or too few files)
+        _timed(workers.Shards, "map", lambda _pool, fn, *_: _pass(fn), into),
+        _timed(index, "run_here", lambda fn, *_: _pass(fn), into),
     ]
     cwd, argv = os.getcwd(), sys.argv
     os.chdir(tree)
@@ -109,10 +89,8 @@ def one_run(tree: Path, jobs: int) -> Timings:
     return into
 
 
-ORDER = (
-    "walk the tree", "read the versions", "first pass", "second pass", "detection",
-    "  ast.parse", "  skeletons' text", "  module names (index)", "  text tests (index)", "  rules (detect)", "total",
-)  # fmt: skip
+PHASES = ("walk the tree", "read the versions", "first pass", "second pass", "detection")
+PARTS = ("  ast.parse", "  skeletons' text", "  module names (index)", "  text tests (index)", "  rules (detect)")
 
 
 def main() -> None:
@@ -126,12 +104,11 @@ def main() -> None:
     print("  (indented: the costliest parts, summed over the whole run; with more than one process, this")
     print("  process's share only)")
     print(f"{'(importing dbfix, once)':28} {IMPORTS:7.3f}")
-    for label in ORDER:
+    for label in (*PHASES, *PARTS, "total"):
         values = [run.get(label, 0.0) for run in runs]
         print(f"{label:28} {statistics.median(values):7.3f}")
     rest = statistics.median(
-        run["total"] - sum(run.get(k, 0.0) for k in ("walk the tree", "read the versions", "first pass", "second pass", "detection"))
-        for run in runs
+        run["total"] - sum(run.get(k, 0.0) for k in PHASES) for run in runs
     )
     print(f"{'(the rest: start, report)':28} {rest:7.3f}")
 
